@@ -1,0 +1,34 @@
+/*
+ * bus.h - the bus object shared by the API functions (bus.c, producer.c, consumer.c,
+ * handler.c) and the shards.
+ */
+#ifndef SB_BUS_H
+#define SB_BUS_H
+
+#include <stdatomic.h>
+
+#include <shardbus.h>
+
+#include "shard.h"
+#include "topic.h"
+
+struct sb_bus {
+    struct sb_config cfg;      /* copy, with defaults resolved; cfg.cpus points at cpus */
+    int *cpus;
+    unsigned shard_count;
+    struct sb_shard **shards;
+    void **shard_ring_mem;     /* [from * shard_count + to] */
+    struct sb_topic_table topics;
+    uint64_t ring_capacity;
+    uint64_t partition_capacity; /* partition_memory_bytes rounded up to a power of two */
+    size_t max_event_bytes;
+    /* Open producers and consumers: sb_bus_close() refuses while either is non-zero. Relaxed:
+     * a plain count; the close that reads it synchronises with the shards separately. */
+    _Atomic int open_producers;
+    _Atomic int open_consumers;
+};
+
+/** sb_ring_alloc - allocate and format a ring of @capacity; *bytes receives its size. */
+void *sb_ring_alloc(uint64_t capacity, size_t *bytes);
+
+#endif /* SB_BUS_H */

@@ -1,0 +1,262 @@
+/*
+ * shardbus.h - the public C API of shardbus, an event bus built from pinned shard threads.
+ *
+ * A bus owns N shard threads, each pinned to a CPU. Every topic is split into partitions and
+ * every partition is owned by exactly one shard. Producers hand events to the owning shard
+ * through single-producer/single-consumer rings; the shard appends them to the partition (in
+ * memory for now: the durable log gives sb_config.data_dir its meaning), runs the handlers
+ * registered on the topic on its own thread, and feeds subscribed consumers through rings again.
+ *
+ * Conventions:
+ *  - Every function that can fail returns 0 (or a count) on success and a negative errno on
+ *    failure. The library never prints, never exits and never sets errno for you to read.
+ *  - "Any thread" means any thread, concurrently with other calls on the same bus, unless the
+ *    object named says otherwise (a producer and a consumer are each used by one thread at a
+ *    time).
+ *  - Handlers run on shard threads and must not block: from a handler, publish with
+ *    sb_shard_publish(), never with a producer, and never call sb_subscribe(), sb_handler_add(),
+ *    sb_bus_close() or anything else documented as blocking.
+ */
+#ifndef SHARDBUS_H
+#define SHARDBUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exported from the shared library (built with -fvisibility=hidden). */
+#if defined(__GNUC__)
+#define SB_API __attribute__((visibility("default")))
+#else
+#define SB_API
+#endif
+
+#define SB_VERSION_MAJOR 0
+#define SB_VERSION_MINOR 1
+#define SB_VERSION_PATCH 0
+
+struct sb_bus;
+struct sb_producer;
+struct sb_consumer;
+struct sb_shard;
+
+/** Longest topic name, as in Kafka. */
+#define SB_TOPIC_NAME_MAX 249
+
+/** Bus configuration. Fill with sb_config_init(), then set the fields you care about. */
+struct sb_config {
+    /** Number of shard threads; 0 = one per CPU this process may run on. */
+    unsigned shards;
+    /** CPU of each shard (array of `shards` entries); NULL = the CPUs this process may run on,
+     *  in order, shard i on the (i mod count)-th of them. */
+    const int *cpus;
+    /** NULL = memory only. Durable storage arrives with the durable log; until then a non-NULL
+     *  value makes sb_bus_open() fail with -EOPNOTSUPP rather than silently keep nothing. */
+    const char *data_dir;
+    /** Capacity in bytes of each SPSC ring (producer->shard, shard->shard, shard->consumer).
+     *  A power of two, at least 4 KiB. Default 1 MiB. */
+    size_t ring_bytes;
+    /** Bytes of the most recent events each partition keeps in memory: the window a consumer
+     *  can start from with SB_OFFSET_BEGINNING or an absolute offset in a memory-only bus, and
+     *  how far a slow consumer may fall behind before producers see -EAGAIN. Default 1 MiB. */
+    size_t partition_memory_bytes;
+    /** Largest key_len + value_len accepted by sb_publish(); larger gives -EMSGSIZE. Default
+     *  and maximum: the smaller of ring_bytes / 4 and partition_memory_bytes / 4. */
+    size_t max_event_bytes;
+    /** How long an idle shard spins before it parks on its futex, in microseconds. Default 50. */
+    unsigned idle_spin_us;
+};
+
+/**
+ * sb_config_init - fill *cfg with the defaults documented on each field.
+ * Any thread; never fails, never blocks.
+ */
+SB_API void sb_config_init(struct sb_config *cfg);
+
+/**
+ * sb_bus_open - start a bus: allocate it and start its pinned shard threads.
+ * @cfg: the configuration (copied; the caller may free it afterwards, cfg->cpus too).
+ * @out: receives the bus on success.
+ * Returns 0, or:
+ *   -EINVAL     a field out of range (ring_bytes not a power of two or below 4 KiB, a CPU number
+ *               outside this process's affinity mask, max_event_bytes over its maximum)
+ *   -EOPNOTSUPP data_dir is set (durable storage is not built yet)
+ *   -ENOMEM     out of memory
+ *   other       the negative errno of a failed pthread_create
+ * Any thread. Blocks until every shard thread runs.
+ */
+SB_API int sb_bus_open(const struct sb_config *cfg, struct sb_bus **out);
+
+/**
+ * sb_bus_close - deliver everything already published to the handlers (including the events
+ * handlers derive from them, until the bus is quiet), stop and join the shards, free the bus.
+ * Returns 0, or -EBUSY (nothing done, the bus stays open) while producers or consumers of this
+ * bus are still open: close them first. bus == NULL returns -EINVAL.
+ * Any thread except a shard thread (-EDEADLK from a handler). Blocks until the bus is quiet.
+ */
+SB_API int sb_bus_close(struct sb_bus *bus);
+
+/** sb_bus_shards - number of shard threads of the bus. Any thread; never blocks. */
+SB_API unsigned sb_bus_shards(const struct sb_bus *bus);
+
+/**
+ * sb_topic_create - create a topic of @partitions partitions.
+ * Returns 0, or -EEXIST (a topic of that name exists), -EINVAL (a name that breaks Kafka's rule:
+ * 1-249 characters of [A-Za-z0-9._-], and not "." or ".."; or 0 partitions, or more than
+ * 65536), -ENOSPC (the bus already has 65536 topics), -ENOMEM.
+ * Any thread; takes the bus's metadata lock (not on any event's path), never waits for shards.
+ */
+SB_API int sb_topic_create(struct sb_bus *bus, const char *name, unsigned partitions);
+
+/**
+ * sb_topic_partitions - number of partitions of topic @name, or -ENOENT.
+ * Any thread; never blocks.
+ */
+SB_API int sb_topic_partitions(struct sb_bus *bus, const char *name);
+
+/**
+ * sb_producer_open - a producer: one ring from it to each shard.
+ * Returns 0, -ENOMEM, or -EDEADLK when called from a shard thread (handlers publish with
+ * sb_shard_publish()). Any thread; blocks until every shard has attached the rings.
+ */
+SB_API int sb_producer_open(struct sb_bus *bus, struct sb_producer **out);
+
+/**
+ * sb_publish - enqueue one event to the shard owning its partition. Never blocks.
+ * @key may be NULL (a null key: the producer spreads such events over the partitions round
+ * robin); a non-NULL key picks partition = (murmur2(key) & 0x7fffffff) % partitions, exactly as
+ * Kafka's Java client's default partitioner does. @value may be NULL (a null value, Kafka's
+ * tombstone) only with value_len 0.
+ * Returns 0 (enqueued; it will be appended and delivered), or:
+ *   -EAGAIN   the owning shard's ring from this producer is full; nothing was enqueued, retry
+ *   -ENOENT   no such topic
+ *   -EMSGSIZE key_len + value_len exceeds max_event_bytes
+ *   -EINVAL   NULL pointer with a non-zero length, or a NULL producer or topic
+ * Per producer and partition, publish order is offset order.
+ * Only the thread that uses this producer (one thread at a time).
+ */
+SB_API int sb_publish(struct sb_producer *p, const char *topic, const void *key, size_t key_len,
+               const void *value, size_t value_len);
+
+/**
+ * sb_publish_to - like sb_publish() but to an explicit partition (Kafka's ProducerRecord with
+ * a partition). Returns what sb_publish() returns, and -EINVAL for a partition out of range.
+ */
+SB_API int sb_publish_to(struct sb_producer *p, const char *topic, uint32_t partition, const void *key,
+                  size_t key_len, const void *value, size_t value_len);
+
+/**
+ * sb_producer_flush - wait until every event this producer published has been appended to its
+ * partition and its handlers have run.
+ * @timeout_ms: < 0 waits without limit.
+ * Returns 0, or -ETIMEDOUT (some events are still queued; none are lost).
+ * Only the producer's thread. Blocks (sleeps in short steps, never spins for long).
+ */
+SB_API int sb_producer_flush(struct sb_producer *p, int timeout_ms);
+
+/**
+ * sb_producer_close - close the producer. Events it already published are still appended and
+ * delivered (the shards drain its rings, then free them). Does not wait; call
+ * sb_producer_flush() first to wait. NULL is a no-op. Only the producer's thread.
+ */
+SB_API void sb_producer_close(struct sb_producer *p);
+
+/** Start offsets for sb_subscribe(). */
+#define SB_OFFSET_END (-1)       /* only events appended after the subscription */
+#define SB_OFFSET_BEGINNING (-2) /* the oldest event still retained */
+
+/** One event as a consumer or handler sees it. key == NULL for a null key, value == NULL for a
+ *  null value. The pointers are valid as documented where the event is handed over. */
+struct sb_event {
+    const char *topic;
+    uint32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* when the owning shard appended it (Kafka's LogAppendTime) */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+};
+
+/**
+ * sb_subscribe - a consumer of every partition of @topic.
+ * @from_offset: SB_OFFSET_END, SB_OFFSET_BEGINNING, or an absolute offset applied to every
+ *   partition (a partition whose next offset is below it delivers from that offset once reached).
+ * Returns 0, or -ENOENT (no such topic), -EINVAL (from_offset < -2), -ERANGE (an absolute offset
+ * older than what some partition still retains; nothing subscribed), -ENOMEM, -EDEADLK (called
+ * from a shard thread).
+ * Any thread. Blocks until every shard has registered the subscription, so any event published
+ * after it returns is delivered.
+ */
+SB_API int sb_subscribe(struct sb_bus *bus, const char *topic, int64_t from_offset,
+                 struct sb_consumer **out);
+
+/**
+ * sb_poll - take up to @max delivered events.
+ * @timeout_ms: 0 never waits, < 0 waits without limit, else waits at most that long for the
+ *   first event (spinning briefly, then sleeping on a futex until a shard delivers).
+ * Returns the number of events stored in @events (0 on timeout), or -EINVAL (max <= 0 or NULL
+ * pointers). Events of one partition come in offset order, each exactly once. The key and value
+ * pointers stay valid until the next sb_poll() or sb_consumer_close() on this consumer; calling
+ * sb_poll() again releases the space to the shards (a consumer that stops polling
+ * back-pressures the producers of its topic once partition_memory_bytes are outstanding).
+ * Only the consumer's thread (one thread at a time).
+ */
+SB_API int sb_poll(struct sb_consumer *c, struct sb_event *events, int max, int timeout_ms);
+
+/**
+ * sb_consumer_close - unsubscribe and free the consumer. Events not yet polled are dropped for
+ * this consumer only. NULL is a no-op. Only the consumer's thread, never a shard thread. Blocks
+ * until every shard has dropped the subscription.
+ */
+SB_API void sb_consumer_close(struct sb_consumer *c);
+
+/**
+ * A handler: runs on the thread of the shard that owns the event's partition, for every event
+ * appended to the topic after sb_handler_add() returned, in offset order per partition. The
+ * event's pointers are valid only during the call. It must not block (see the top of this file).
+ */
+typedef void (*sb_handler_fn)(struct sb_shard *shard, const struct sb_event *ev, void *ctx);
+
+/**
+ * sb_handler_add - run @fn(shard, event, @ctx) for every event of @topic.
+ * Several handlers on one topic run in the order they were added.
+ * Returns 0, or -ENOENT (no such topic), -EINVAL (fn NULL), -ENOMEM, -EDEADLK (shard thread).
+ * Any thread. Blocks until every shard owning a partition of the topic has installed it.
+ */
+SB_API int sb_handler_add(struct sb_bus *bus, const char *topic, sb_handler_fn fn, void *ctx);
+
+/**
+ * sb_shard_publish - from inside a handler, publish a derived event; it travels to the shard
+ * that owns its partition through the shard-to-shard rings (partitioning as sb_publish()).
+ * Never blocks and never drops: when the ring to the target shard is full, the event waits in
+ * this shard's overflow queue (in order) and this shard stops taking new events from producers
+ * until the overflow has drained, so producers see -EAGAIN instead of memory growing without
+ * bound, and two shards publishing to each other cannot deadlock.
+ * Returns 0, or -ENOENT, -EMSGSIZE, -EINVAL as sb_publish(), -ENOMEM (overflow allocation),
+ * -EPERM when @shard is not the calling thread's shard.
+ * Only on a shard thread, inside a handler, with the shard the handler was given.
+ */
+SB_API int sb_shard_publish(struct sb_shard *shard, const char *topic, const void *key, size_t key_len,
+                     const void *value, size_t value_len);
+
+/** sb_shard_id - index (0..shards-1) of the shard. Any thread; never blocks. */
+SB_API unsigned sb_shard_id(const struct sb_shard *shard);
+
+/**
+ * sb_murmur2 - Kafka's murmur2 hash of @len bytes (Utils.murmur2 of the Java client), as the
+ * unsigned 32-bit pattern of the Java int. Any thread; pure.
+ */
+SB_API uint32_t sb_murmur2(const void *data, size_t len);
+
+/** sb_version_string - "MAJOR.MINOR.PATCH". Any thread. */
+SB_API const char *sb_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHARDBUS_H */

@@ -1,0 +1,224 @@
+/*
+ * producer.c - producers: one SPSC ring from the producer to each shard.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bus.h"
+#include "wire.h"
+
+struct sb_producer {
+    struct sb_bus *bus;
+    struct sb_producer_link **links; /* [shard_count] */
+    uint32_t keyless_rr;
+    struct sb_topic *last_topic;     /* one-entry cache for the name lookup */
+};
+
+static int attach_link(struct sb_shard *s, void *arg)
+{
+    struct sb_producer_link *link = arg;
+    if (s->link_count == s->link_cap) {
+        uint32_t cap = s->link_cap ? s->link_cap * 2 : 8;
+        struct sb_producer_link **links = realloc(s->links, cap * sizeof(*links));
+        if (!links)
+            return -ENOMEM;
+        s->links = links;
+        s->link_cap = cap;
+    }
+    s->links[s->link_count++] = link;
+    /* Release pairs with the acquire load in sb_bus_close(). */
+    atomic_store_explicit(&s->counters.producer_links, s->link_count, memory_order_release);
+    return 0;
+}
+
+static struct sb_producer_link *link_new(struct sb_bus *bus)
+{
+    struct sb_producer_link *link = aligned_alloc(SB_CACHE_GUARD, sizeof(*link));
+    if (!link)
+        return NULL;
+    memset(link, 0, sizeof(*link));
+    atomic_init(&link->closed, false);
+    size_t bytes;
+    link->ring_mem = sb_ring_alloc(bus->ring_capacity, &bytes);
+    if (!link->ring_mem || sb_ring_producer_attach(&link->w, link->ring_mem, bytes) ||
+        sb_ring_consumer_attach(&link->r, link->ring_mem, bytes)) {
+        free(link->ring_mem);
+        free(link);
+        return NULL;
+    }
+    return link;
+}
+
+int sb_producer_open(struct sb_bus *bus, struct sb_producer **out)
+{
+    if (!bus || !out)
+        return -EINVAL;
+    if (sb_current_shard())
+        return -EDEADLK;
+    struct sb_producer *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->bus = bus;
+    p->links = calloc(bus->shard_count, sizeof(*p->links));
+    if (!p->links) {
+        free(p);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    unsigned attached = 0;
+    for (unsigned i = 0; i < bus->shard_count && !rc; i++) {
+        p->links[i] = link_new(bus);
+        if (!p->links[i]) {
+            rc = -ENOMEM;
+            break;
+        }
+        rc = sb_shard_call(bus->shards[i], attach_link, p->links[i]);
+        if (!rc)
+            attached++;
+    }
+    /* Relaxed: a count read only by sb_bus_close()'s refusal check. */
+    atomic_fetch_add_explicit(&bus->open_producers, 1, memory_order_relaxed);
+    if (rc) {
+        /* Links already attached are handed to their shards as closed; the rest freed here. */
+        for (unsigned i = attached; i < bus->shard_count; i++) {
+            if (p->links[i]) {
+                free(p->links[i]->ring_mem);
+                free(p->links[i]);
+                p->links[i] = NULL;
+            }
+        }
+        p->links[attached] = NULL;
+        sb_producer_close(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static struct sb_topic *producer_topic(struct sb_producer *p, const char *name)
+{
+    if (p->last_topic && !strcmp(p->last_topic->name, name))
+        return p->last_topic;
+    struct sb_topic *topic = sb_topic_find(&p->bus->topics, name);
+    if (topic)
+        p->last_topic = topic;
+    return topic;
+}
+
+static int producer_send(struct sb_producer *p, struct sb_topic *topic, uint32_t partition,
+                         const void *key, size_t key_len, const void *value, size_t value_len)
+{
+    unsigned shard = sb_partition_owner(topic, partition, p->bus->shard_count);
+    struct sb_producer_link *link = p->links[shard];
+    size_t len = sizeof(struct sb_wire_event) + key_len + value_len;
+    struct sb_wire_event *ev = sb_ring_claim(&link->w, len, SB_WIRE_EVENT);
+    if (!ev)
+        return -EAGAIN;
+    ev->topic_id = topic->id;
+    ev->partition = partition;
+    ev->key_len = (uint32_t)key_len;
+    ev->value_len = (uint32_t)value_len;
+    ev->flags = (key ? 0 : SB_WIRE_KEY_NULL) | (value ? 0 : SB_WIRE_VALUE_NULL);
+    ev->reserved = 0;
+    if (key_len)
+        memcpy(ev->bytes, key, key_len);
+    if (value_len)
+        memcpy(ev->bytes + key_len, value, value_len);
+    /* seq_cst commit, then the shard's park flag: see park.h. */
+    sb_ring_commit_seq_cst(&link->w);
+    sb_parker_wake(&p->bus->shards[shard]->parker);
+    return 0;
+}
+
+static int publish_check(struct sb_producer *p, const char *topic, const void *key,
+                         size_t key_len, const void *value, size_t value_len)
+{
+    if (!p || !topic || (!key && key_len) || (!value && value_len))
+        return -EINVAL;
+    if (key_len > p->bus->max_event_bytes || value_len > p->bus->max_event_bytes ||
+        key_len + value_len > p->bus->max_event_bytes)
+        return -EMSGSIZE;
+    return 0;
+}
+
+int sb_publish(struct sb_producer *p, const char *topic, const void *key, size_t key_len,
+               const void *value, size_t value_len)
+{
+    int rc = publish_check(p, topic, key, key_len, value, value_len);
+    if (rc)
+        return rc;
+    struct sb_topic *t = producer_topic(p, topic);
+    if (!t)
+        return -ENOENT;
+    uint32_t partition = key ? sb_partition_for_key(key, key_len, t->partition_count)
+                             : p->keyless_rr % t->partition_count;
+    rc = producer_send(p, t, partition, key, key_len, value, value_len);
+    if (rc == 0 && !key)
+        p->keyless_rr++; /* advance only on success so a retry goes to the same partition */
+    return rc;
+}
+
+int sb_publish_to(struct sb_producer *p, const char *topic, uint32_t partition, const void *key,
+                  size_t key_len, const void *value, size_t value_len)
+{
+    int rc = publish_check(p, topic, key, key_len, value, value_len);
+    if (rc)
+        return rc;
+    struct sb_topic *t = producer_topic(p, topic);
+    if (!t)
+        return -ENOENT;
+    if (partition >= t->partition_count)
+        return -EINVAL;
+    return producer_send(p, t, partition, key, key_len, value, value_len);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sb_producer_flush(struct sb_producer *p, int timeout_ms)
+{
+    if (!p)
+        return -EINVAL;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : monotonic_ms() + timeout_ms;
+    long sleep_ns = 1000;
+    for (;;) {
+        bool drained = true;
+        for (unsigned i = 0; i < p->bus->shard_count; i++)
+            if (sb_ring_unreleased_bytes(&p->links[i]->w))
+                drained = false;
+        if (drained)
+            return 0;
+        if (monotonic_ms() >= deadline)
+            return -ETIMEDOUT;
+        /* Sleep in growing steps: a flush waits for shards that are working, not parked. */
+        struct timespec ts = {0, sleep_ns};
+        nanosleep(&ts, NULL);
+        if (sleep_ns < 1000000)
+            sleep_ns *= 2;
+    }
+}
+
+void sb_producer_close(struct sb_producer *p)
+{
+    if (!p)
+        return;
+    for (unsigned i = 0; i < p->bus->shard_count; i++) {
+        if (!p->links[i])
+            break;
+        /* seq_cst: pairs with the shard's acquire load in drain_producers() (our commits
+         * happen before it) and with its park re-check; then wake it to free the link. */
+        atomic_store_explicit(&p->links[i]->closed, true, memory_order_seq_cst);
+        sb_parker_wake(&p->bus->shards[i]->parker);
+    }
+    /* Relaxed: see sb_producer_open(). */
+    atomic_fetch_sub_explicit(&p->bus->open_producers, 1, memory_order_relaxed);
+    free(p->links);
+    free(p);
+}

@@ -1,0 +1,429 @@
+/*
+ * shard.c - the shard thread: drain the inbound rings, append to the owned partitions, run the
+ * handlers, forward derived events, feed the subscribed consumers, and park when idle.
+ */
+#include "shard.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bus.h"
+#include "wire.h"
+
+/* Records taken from one ring before moving on to the next: bounds the latency one busy
+ * producer adds to the others while still amortising the release store. */
+#define DRAIN_BATCH 256u
+
+static _Thread_local struct sb_shard *tls_shard;
+
+struct sb_shard *sb_current_shard(void)
+{
+    return tls_shard;
+}
+
+static int64_t clock_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+int sb_partition_ensure_log(struct sb_shard *shard, struct sb_partition *part)
+{
+    if (part->log_ready)
+        return 0;
+    int rc = sb_memlog_init(&part->log, shard->bus->partition_capacity, 0);
+    if (rc)
+        return rc;
+    part->log_ready = true;
+    return 0;
+}
+
+/* The lowest position a cursor of @part still has to read: eviction stops there. */
+static uint64_t partition_keep_pos(const struct sb_partition *part)
+{
+    uint64_t keep = UINT64_MAX;
+    for (uint32_t i = 0; i < part->cursor_count; i++)
+        if (part->cursors[i]->at.pos < keep)
+            keep = part->cursors[i]->at.pos;
+    return keep;
+}
+
+static void run_handlers(struct sb_shard *s, const struct sb_partition *part,
+                         const struct sb_stored_event *st)
+{
+    struct sb_event ev = {
+        .topic = part->topic->name,
+        .partition = part->index,
+        .offset = st->offset,
+        .timestamp_ms = st->timestamp_ms,
+        .key = (st->flags & SB_WIRE_KEY_NULL) ? NULL : st->bytes,
+        .key_len = st->key_len,
+        .value = (st->flags & SB_WIRE_VALUE_NULL) ? NULL : st->bytes + st->key_len,
+        .value_len = st->value_len,
+    };
+    for (uint32_t i = 0; i < part->handler_count; i++)
+        part->handlers[i].fn(s, &ev, part->handlers[i].ctx);
+}
+
+/*
+ * Append the event in @rec to its partition and run the partition's handlers. Returns 0 (done,
+ * or skipped as invalid) or -EAGAIN when the partition's memory is full of events a consumer has
+ * not read yet: the record stays in its ring and is retried later.
+ */
+static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec)
+{
+    const struct sb_wire_event *ev = (const struct sb_wire_event *)rec->payload;
+    if (rec->type != SB_WIRE_EVENT || !sb_wire_event_valid(ev, rec->length)) {
+        s->corrupt_records++;
+        return 0;
+    }
+    struct sb_topic *topic = sb_topic_by_id(&s->bus->topics, ev->topic_id);
+    if (!topic || ev->partition >= topic->partition_count ||
+        sb_partition_owner(topic, ev->partition, s->shard_count) != s->id) {
+        s->corrupt_records++;
+        return 0;
+    }
+    struct sb_partition *part = &topic->partitions[ev->partition];
+    if (sb_partition_ensure_log(s, part))
+        return -EAGAIN; /* out of memory: retry later rather than drop */
+    const struct sb_stored_event *st =
+        sb_memlog_append(&part->log, partition_keep_pos(part), ev->partition, s->now_ms,
+                         ev->flags, ev->bytes, ev->key_len, ev->bytes + ev->key_len, ev->value_len);
+    if (!st)
+        return -EAGAIN;
+    if (part->handler_count)
+        run_handlers(s, part, st);
+    return 0;
+}
+
+/* Drain up to DRAIN_BATCH records from @r; *blocked is set when an append had to wait. */
+static unsigned drain_ring(struct sb_shard *s, struct sb_ring_consumer *r, bool *blocked,
+                           bool derived)
+{
+    const struct sb_ring_record *rec;
+    unsigned n = 0;
+    bool corrupt = false;
+    *blocked = false;
+    while (n < DRAIN_BATCH && (rec = sb_ring_peek(r, &corrupt))) {
+        if (shard_append(s, rec) == -EAGAIN) {
+            *blocked = true;
+            break;
+        }
+        sb_ring_advance(r, rec);
+        n++;
+    }
+    if (corrupt)
+        s->corrupt_records++;
+    if (derived)
+        s->derived_received += n;
+    return n;
+}
+
+static void link_free(struct sb_producer_link *link)
+{
+    free(link->ring_mem);
+    free(link);
+}
+
+/* Producer rings, unless derived events are backed up (then producers wait: -EAGAIN). */
+static bool drain_producers(struct sb_shard *s, size_t throttle_bytes)
+{
+    bool work = false;
+    for (uint32_t i = 0; i < s->link_count;) {
+        struct sb_producer_link *link = s->links[i];
+        bool blocked = false;
+        if (s->overflow_bytes <= throttle_bytes &&
+            drain_ring(s, &link->r, &blocked, false) > 0) {
+            /* Plain release: producers never park waiting for space (they get -EAGAIN). */
+            sb_ring_release(&link->r);
+            work = true;
+        }
+        link->r_blocked = blocked;
+        /* Acquire pairs with the seq_cst store in sb_producer_close(), made after the
+         * producer's last commit: once closed is seen, an empty ring stays empty. */
+        if (atomic_load_explicit(&link->closed, memory_order_acquire) &&
+            !sb_ring_peek(&link->r, NULL)) {
+            sb_ring_release(&link->r);
+            s->links[i] = s->links[--s->link_count];
+            link_free(link);
+            /* Release pairs with the acquire load in sb_bus_close(): everything this link
+             * caused (appends, handlers, derived sends) happened before. */
+            atomic_store_explicit(&s->counters.producer_links, s->link_count,
+                                  memory_order_release);
+            work = true;
+            continue;
+        }
+        i++;
+    }
+    return work;
+}
+
+static bool drain_shards(struct sb_shard *s)
+{
+    bool work = false;
+    for (unsigned j = 0; j < s->shard_count; j++) {
+        bool blocked;
+        if (drain_ring(s, &s->from_shard[j], &blocked, true) > 0) {
+            /* seq_cst release: shard j may be parked waiting for room (see flush_outboxes). */
+            sb_ring_release_seq_cst(&s->from_shard[j]);
+            sb_parker_wake(&s->bus->shards[j]->parker);
+            work = true;
+        }
+        s->from_shard_blocked[j] = blocked;
+    }
+    return work;
+}
+
+int sb_outbox_push(struct sb_shard *s, unsigned target, const struct sb_wire_event *hdr,
+                   const void *key, const void *value)
+{
+    struct sb_outbox *ob = &s->to_shard[target];
+    size_t len = sizeof(*hdr) + (size_t)hdr->key_len + hdr->value_len;
+    struct sb_wire_event *dst = NULL;
+    struct sb_overflow_node *node = NULL;
+    if (!ob->overflow_head) /* keep FIFO order: never overtake queued events */
+        dst = sb_ring_claim(&ob->w, len, SB_WIRE_EVENT);
+    if (!dst) {
+        node = malloc(sizeof(*node) + len);
+        if (!node)
+            return -ENOMEM;
+        node->next = NULL;
+        node->len = (uint32_t)len;
+        dst = (struct sb_wire_event *)node->record;
+    }
+    *dst = *hdr;
+    if (hdr->key_len)
+        memcpy(dst->bytes, key, hdr->key_len);
+    if (hdr->value_len)
+        memcpy(dst->bytes + hdr->key_len, value, hdr->value_len);
+    if (node) {
+        if (ob->overflow_tail)
+            ob->overflow_tail->next = node;
+        else
+            ob->overflow_head = node;
+        ob->overflow_tail = node;
+        ob->overflow_bytes += len;
+        s->overflow_bytes += len;
+    }
+    s->derived_sent++;
+    return 0;
+}
+
+/* Move overflowed derived events into the rings, commit, wake the targets. */
+static bool flush_outboxes(struct sb_shard *s)
+{
+    bool work = false;
+    for (unsigned t = 0; t < s->shard_count; t++) {
+        struct sb_outbox *ob = &s->to_shard[t];
+        while (ob->overflow_head) {
+            struct sb_overflow_node *node = ob->overflow_head;
+            void *dst = sb_ring_claim(&ob->w, node->len, SB_WIRE_EVENT);
+            if (!dst)
+                break;
+            memcpy(dst, node->record, node->len);
+            ob->overflow_head = node->next;
+            if (!ob->overflow_head)
+                ob->overflow_tail = NULL;
+            ob->overflow_bytes -= node->len;
+            s->overflow_bytes -= node->len;
+            free(node);
+        }
+        if (sb_ring_has_uncommitted(&ob->w)) {
+            sb_ring_commit_seq_cst(&ob->w);
+            sb_parker_wake(&s->bus->shards[t]->parker);
+            work = true;
+        }
+    }
+    return work;
+}
+
+/* Copy what each subscriber's cursors have not read yet into its ring. */
+static bool deliver(struct sb_shard *s)
+{
+    bool work = false;
+    for (uint32_t i = 0; i < s->sub_count; i++) {
+        struct sb_subscription *sub = s->subs[i];
+        sub->blocked = false;
+        for (uint32_t c = 0; c < sub->cursor_count && !sub->blocked; c++) {
+            struct sb_cursor *cur = &sub->cursors[c];
+            struct sb_partition *part = cur->partition;
+            const struct sb_stored_event *st;
+            uint32_t len;
+            if (!part->log_ready)
+                continue;
+            while ((st = sb_memlog_read(&part->log, &cur->at, &len))) {
+                if (st->offset >= cur->start_offset) {
+                    void *dst = sb_ring_claim(&sub->w, len, SB_WIRE_DELIVERY);
+                    if (!dst) {
+                        sub->blocked = true;
+                        break;
+                    }
+                    memcpy(dst, st, len);
+                }
+                sb_memlog_next(&part->log, &cur->at);
+                work = true;
+            }
+        }
+        if (sb_ring_has_uncommitted(&sub->w)) {
+            sb_ring_commit_seq_cst(&sub->w);
+            sb_parker_wake(sub->consumer_parker);
+        }
+    }
+    return work;
+}
+
+static void run_control(struct sb_shard *s)
+{
+    /* Relaxed: the mutex below orders the list; a request posted after we took the list
+     * stores 1 again after our 0 (its store follows its unlock, which follows ours). */
+    atomic_store_explicit(&s->control_pending, 0, memory_order_relaxed);
+    pthread_mutex_lock(&s->control_lock);
+    struct sb_control *c = s->control_head;
+    s->control_head = s->control_tail = NULL;
+    pthread_mutex_unlock(&s->control_lock);
+    while (c) {
+        struct sb_control *next = c->next; /* c may vanish once done is signalled */
+        int result = c->fn(s, c->arg);
+        pthread_mutex_lock(&c->lock);
+        c->result = result;
+        c->done = true;
+        pthread_cond_signal(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        c = next;
+    }
+}
+
+/*
+ * After sb_parker_prepare(): is there anything to do? Every load is seq_cst so that it pairs
+ * with the seq_cst publication of whoever would wake us (park.h). Rings whose next record is
+ * waiting for a consumer (blocked), and producer rings while derived events are backed up, do
+ * not count: a consumer's or a target shard's release wakes us for those.
+ */
+static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
+{
+    if (atomic_load_explicit(&s->control_pending, memory_order_seq_cst) ||
+        atomic_load_explicit(&s->exit_requested, memory_order_seq_cst))
+        return true;
+    for (unsigned j = 0; j < s->shard_count; j++)
+        if (!s->from_shard_blocked[j] && !sb_ring_is_empty_seq_cst(&s->from_shard[j]))
+            return true;
+    for (uint32_t i = 0; i < s->link_count; i++) {
+        struct sb_producer_link *link = s->links[i];
+        if (!sb_ring_is_empty_seq_cst(&link->r)) {
+            if (!link->r_blocked && s->overflow_bytes <= throttle_bytes)
+                return true;
+        } else if (atomic_load_explicit(&link->closed, memory_order_seq_cst)) {
+            return true;
+        }
+    }
+    for (unsigned t = 0; t < s->shard_count; t++)
+        if (s->to_shard[t].overflow_head && sb_ring_head_moved_seq_cst(&s->to_shard[t].w))
+            return true;
+    for (uint32_t i = 0; i < s->sub_count; i++)
+        if (s->subs[i]->blocked && sb_ring_head_moved_seq_cst(&s->subs[i]->w))
+            return true;
+    return false;
+}
+
+static void publish_counters(struct sb_shard *s)
+{
+    /* Release stores pair with the acquire loads in sb_bus_close(). sent before received:
+     * a closer that sees a receipt also sees the sends its handlers made. */
+    atomic_store_explicit(&s->counters.derived_sent, s->derived_sent, memory_order_release);
+    atomic_store_explicit(&s->counters.derived_received, s->derived_received,
+                          memory_order_release);
+}
+
+void *sb_shard_main(void *arg)
+{
+    struct sb_shard *s = arg;
+    const int64_t spin_ns = (int64_t)s->bus->cfg.idle_spin_us * 1000;
+    const size_t throttle_bytes = s->bus->ring_capacity;
+    int64_t idle_since = 0;
+    tls_shard = s;
+
+    for (;;) {
+        s->now_ms = clock_ns(CLOCK_REALTIME) / 1000000;
+        bool work = false;
+        /* Acquire pairs with the seq_cst store in sb_shard_call() (the list itself is under
+         * control_lock). */
+        if (atomic_load_explicit(&s->control_pending, memory_order_acquire)) {
+            run_control(s);
+            work = true;
+        }
+        work |= drain_shards(s);
+        work |= drain_producers(s, throttle_bytes);
+        work |= flush_outboxes(s);
+        work |= deliver(s);
+        publish_counters(s);
+        if (work) {
+            idle_since = 0;
+            continue;
+        }
+        /* Acquire pairs with the seq_cst store in sb_shard_request_exit(). */
+        if (atomic_load_explicit(&s->exit_requested, memory_order_acquire))
+            break;
+        int64_t now = clock_ns(CLOCK_MONOTONIC);
+        if (idle_since == 0) {
+            idle_since = now;
+        } else if (now - idle_since >= spin_ns) {
+            sb_parker_prepare(&s->parker);
+            if (has_work_seq_cst(s, throttle_bytes))
+                sb_parker_cancel(&s->parker);
+            else
+                sb_parker_wait(&s->parker, -1);
+            idle_since = 0;
+        } else {
+            cpu_relax();
+        }
+    }
+    tls_shard = NULL;
+    return NULL;
+}
+
+int sb_shard_call(struct sb_shard *shard, int (*fn)(struct sb_shard *, void *), void *arg)
+{
+    if (sb_current_shard())
+        return -EDEADLK;
+    struct sb_control c = {.fn = fn, .arg = arg};
+    pthread_mutex_init(&c.lock, NULL);
+    pthread_cond_init(&c.cond, NULL);
+    pthread_mutex_lock(&shard->control_lock);
+    if (shard->control_tail)
+        shard->control_tail->next = &c;
+    else
+        shard->control_head = &c;
+    shard->control_tail = &c;
+    pthread_mutex_unlock(&shard->control_lock);
+    /* seq_cst pairs with the shard's acquire load in its loop and with has_work_seq_cst()
+     * (the shard's park re-check); then wake it if it parked. */
+    atomic_store_explicit(&shard->control_pending, 1, memory_order_seq_cst);
+    sb_parker_wake(&shard->parker);
+    pthread_mutex_lock(&c.lock);
+    while (!c.done)
+        pthread_cond_wait(&c.cond, &c.lock);
+    pthread_mutex_unlock(&c.lock);
+    pthread_cond_destroy(&c.cond);
+    pthread_mutex_destroy(&c.lock);
+    return c.result;
+}
+
+void sb_shard_request_exit(struct sb_shard *shard)
+{
+    /* seq_cst pairs with has_work_seq_cst() and the loop's acquire load. */
+    atomic_store_explicit(&shard->exit_requested, true, memory_order_seq_cst);
+    sb_parker_wake(&shard->parker);
+}

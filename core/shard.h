@@ -1,0 +1,154 @@
+/*
+ * shard.h - a shard: one pinned thread that owns a set of partitions and everything attached to
+ * them, and the rings through which other threads reach it.
+ *
+ * Inbound: one ring from each producer (struct sb_producer_link) and one from every shard,
+ * itself included (derived events published by handlers). Outbound: one ring to every shard
+ * (struct sb_outbox, with an overflow queue so a handler never blocks) and one to each consumer
+ * subscribed to a topic with partitions here (struct sb_subscription).
+ *
+ * Other threads change what a shard serves (attach a producer, subscribe, add a handler) only by
+ * posting a control request to its mailbox (sb_shard_call()), which the shard runs on its own
+ * thread between batches, so none of the shard's structures needs a lock.
+ */
+#ifndef SB_SHARD_H
+#define SB_SHARD_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cacheline.h"
+#include "memlog.h"
+#include "park.h"
+#include "ring.h"
+#include "topic.h"
+#include "wire.h"
+
+struct sb_bus;
+
+/** A ring from one producer to one shard. Allocated by the producer, freed by the shard once
+ *  the producer closed it and the shard drained it. */
+struct sb_producer_link {
+    alignas(SB_CACHE_GUARD) struct sb_ring_producer w; /* the producer's thread */
+    alignas(SB_CACHE_GUARD) struct sb_ring_consumer r; /* the shard's thread */
+    bool r_blocked; /* shard's thread: the next record waits for a slow consumer */
+    /* Set by sb_producer_close(); the shard frees the link once it is set and the ring empty. */
+    alignas(SB_CACHE_GUARD) _Atomic bool closed;
+    void *ring_mem;
+};
+
+/** A consumer's position in one partition (owned by the shard). */
+struct sb_cursor {
+    struct sb_partition *partition;
+    struct sb_memlog_cursor at;
+    int64_t start_offset; /* events below it are skipped (a start offset not yet reached) */
+};
+
+/** One consumer's subscription on one shard: the ring to it and its cursors. */
+struct sb_subscription {
+    struct sb_ring_producer w;     /* shard side of the shard -> consumer ring */
+    struct sb_parker *consumer_parker;
+    struct sb_topic *topic;
+    struct sb_cursor *cursors;     /* one per partition of the topic owned by this shard */
+    uint32_t cursor_count;
+    bool blocked;                  /* the ring was full at the last delivery attempt */
+};
+
+/** Derived events waiting for room in a shard -> shard ring (FIFO, heap-allocated). */
+struct sb_overflow_node {
+    struct sb_overflow_node *next;
+    uint32_t len;
+    alignas(8) unsigned char record[]; /* a struct sb_wire_event + key + value */
+};
+
+/** This shard's side of the ring to one shard. */
+struct sb_outbox {
+    struct sb_ring_producer w;
+    struct sb_overflow_node *overflow_head, *overflow_tail;
+    size_t overflow_bytes;
+};
+
+/** A request run on a shard's thread; the caller waits for result. */
+struct sb_control {
+    struct sb_control *next;
+    int (*fn)(struct sb_shard *shard, void *arg);
+    void *arg;
+    int result;
+    bool done;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+};
+
+/** Counters other threads read (sb_bus_close's quiescence check). */
+struct sb_shard_counters {
+    /* Derived events this shard queued to any shard / appended from any shard. Written by the
+     * shard with release stores, read with acquire loads by the closing thread. */
+    alignas(SB_CACHE_GUARD) _Atomic uint64_t derived_sent;
+    _Atomic uint64_t derived_received;
+    /* Producer links still attached (not yet drained and freed). */
+    _Atomic uint32_t producer_links;
+};
+
+struct sb_shard {
+    /* --- read-mostly, set before the thread starts --- */
+    alignas(SB_CACHE_GUARD) struct sb_bus *bus;
+    unsigned id;
+    unsigned shard_count;
+    int cpu;
+    pthread_t thread;
+
+    /* --- the shard thread's own state --- */
+    alignas(SB_CACHE_GUARD) struct sb_producer_link **links;
+    uint32_t link_count, link_cap;
+    struct sb_ring_consumer *from_shard; /* [shard_count] */
+    bool *from_shard_blocked;            /* [shard_count], as sb_producer_link.r_blocked */
+    struct sb_outbox *to_shard;          /* [shard_count] */
+    size_t overflow_bytes;               /* sum over to_shard */
+    struct sb_subscription **subs;
+    uint32_t sub_count, sub_cap;
+    int64_t now_ms;                      /* append timestamp, refreshed once per loop */
+    uint32_t keyless_rr;                 /* round robin for derived events without a key */
+    uint64_t derived_sent, derived_received;
+    uint64_t corrupt_records;            /* records that failed validation and were skipped */
+
+    /* --- written by other threads --- */
+    struct sb_parker parker;
+    alignas(SB_CACHE_GUARD) _Atomic uint32_t control_pending;
+    _Atomic bool exit_requested;
+    pthread_mutex_t control_lock;
+    struct sb_control *control_head, *control_tail;
+
+    struct sb_shard_counters counters;
+};
+
+/** The shard whose thread is calling, or NULL on any other thread. */
+struct sb_shard *sb_current_shard(void);
+
+/** sb_shard_main - the shard thread's body (pthread start routine; arg is the shard). */
+void *sb_shard_main(void *arg);
+
+/**
+ * sb_shard_call - run @fn(shard, @arg) on the shard's thread and return its result.
+ * Any thread except a shard thread (which would wait for itself). Blocks until done.
+ */
+int sb_shard_call(struct sb_shard *shard, int (*fn)(struct sb_shard *, void *), void *arg);
+
+/** sb_shard_request_exit - ask the shard thread to return (once the bus is quiet). */
+void sb_shard_request_exit(struct sb_shard *shard);
+
+/**
+ * sb_outbox_push - queue a derived event (header @hdr, then @key and @value bytes) for shard
+ * @target: into the ring when it has room and nothing is queued before it, else onto the
+ * overflow queue. Committed by the shard loop after the current batch. Shard thread only.
+ * Returns 0 or -ENOMEM.
+ */
+int sb_outbox_push(struct sb_shard *s, unsigned target, const struct sb_wire_event *hdr,
+                   const void *key, const void *value);
+
+/** sb_partition_ensure_log - initialise @part's memory log (shard thread). 0 or -ENOMEM. */
+int sb_partition_ensure_log(struct sb_shard *shard, struct sb_partition *part);
+
+#endif /* SB_SHARD_H */

@@ -1,0 +1,110 @@
+/*
+ * topic.h - topics, their partitions, and the bus's table of topics.
+ *
+ * A topic is created by any thread under the table's lock and then published with a release
+ * store; after that its name, id and partition count never change and any thread may read them
+ * (lock-free lookups by name and by id). Each struct sb_partition belongs to the shard that owns
+ * it (sb_partition_owner()) and only that shard's thread touches its mutable fields. Topics live
+ * until the bus is closed.
+ */
+#ifndef SB_TOPIC_H
+#define SB_TOPIC_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <shardbus.h>
+
+#include "cacheline.h"
+#include "memlog.h"
+
+#define SB_MAX_TOPICS 65536u
+#define SB_MAX_PARTITIONS 65536u
+
+struct sb_handler_entry {
+    sb_handler_fn fn;
+    void *ctx;
+};
+
+struct sb_cursor; /* shard.h */
+
+/** One partition; every field is owned by the owning shard's thread. */
+struct sb_partition {
+    alignas(SB_CACHE_GUARD) struct sb_topic *topic;
+    uint32_t index;
+    bool log_ready;            /* log is initialised (lazily, on first use) */
+    struct sb_memlog log;
+    struct sb_handler_entry *handlers;
+    uint32_t handler_count;
+    uint32_t handler_cap;
+    struct sb_cursor **cursors; /* consumers' positions in this partition */
+    uint32_t cursor_count;
+    uint32_t cursor_cap;
+};
+
+struct sb_topic {
+    char name[SB_TOPIC_NAME_MAX + 1];
+    uint32_t id;
+    uint32_t partition_count;
+    struct sb_partition *partitions; /* partition_count entries */
+};
+
+/** Index from name to topic: open addressing, insert only, replaced whole when it grows. */
+struct sb_topic_index {
+    uint32_t mask;
+    struct sb_topic_index *retired_next; /* older indexes, freed with the table */
+    _Atomic(struct sb_topic *) slots[];
+};
+
+struct sb_topic_table {
+    pthread_mutex_t lock;                      /* writers only */
+    _Atomic(struct sb_topic_index *) index;    /* readers: acquire */
+    _Atomic(struct sb_topic *) *by_id;         /* SB_MAX_TOPICS entries */
+    uint32_t count;                            /* under lock */
+};
+
+/** sb_topic_name_valid - Kafka's rule: 1-249 characters of [A-Za-z0-9._-], not "." or "..". */
+bool sb_topic_name_valid(const char *name);
+
+int sb_topic_table_init(struct sb_topic_table *t);
+/** Frees every topic, its partitions' logs and arrays, and the indexes. No concurrent users. */
+void sb_topic_table_destroy(struct sb_topic_table *t);
+
+/**
+ * sb_topic_table_add - create and publish a topic. Returns 0 with *out set, or -EEXIST,
+ * -EINVAL, -ENOSPC, -ENOMEM. Any thread.
+ */
+int sb_topic_table_add(struct sb_topic_table *t, const char *name, uint32_t partitions,
+                       struct sb_topic **out);
+
+/** sb_topic_find - the topic named @name, or NULL. Any thread, lock-free. */
+struct sb_topic *sb_topic_find(struct sb_topic_table *t, const char *name);
+
+/** sb_topic_by_id - the topic with @id, or NULL. Any thread, lock-free. */
+static inline struct sb_topic *sb_topic_by_id(struct sb_topic_table *t, uint32_t id)
+{
+    if (id >= SB_MAX_TOPICS)
+        return NULL;
+    /* Acquire pairs with the release store in sb_topic_table_add(): the topic's fields are
+     * initialised before anyone can see the pointer. */
+    return atomic_load_explicit(&t->by_id[id], memory_order_acquire);
+}
+
+/** sb_partition_owner - index of the shard that owns partition @p of @topic. Spreads the
+ *  partitions of a topic, and single-partition topics, across the shards. */
+static inline unsigned sb_partition_owner(const struct sb_topic *topic, uint32_t p,
+                                          unsigned shards)
+{
+    return (unsigned)(((uint64_t)topic->id + p) % shards);
+}
+
+/** sb_partition_for_key - Kafka's default partitioner for a non-null key. */
+static inline uint32_t sb_partition_for_key(const void *key, size_t key_len, uint32_t partitions)
+{
+    return (sb_murmur2(key, key_len) & 0x7fffffffu) % partitions;
+}
+
+#endif /* SB_TOPIC_H */
