@@ -5,7 +5,9 @@
 #ifndef SB_BUS_H
 #define SB_BUS_H
 
+#include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include <shardbus.h>
 
@@ -27,6 +29,20 @@ struct sb_bus {
     _Atomic int open_producers;
     _Atomic int open_consumers;
 };
+
+/**
+ * sb_event_check - the checks every publish makes: -EINVAL for a NULL pointer with a non-zero
+ * length, -EMSGSIZE when key_len + value_len exceeds max_event_bytes, else 0. Any thread.
+ */
+static inline int sb_event_check(const struct sb_bus *bus, const void *key, size_t key_len,
+                                 const void *value, size_t value_len)
+{
+    if ((!key && key_len) || (!value && value_len))
+        return -EINVAL;
+    if (key_len > bus->max_event_bytes || value_len > bus->max_event_bytes - key_len)
+        return -EMSGSIZE;
+    return 0;
+}
 
 /** sb_ring_alloc - allocate and format a ring of @capacity; *bytes receives its size. */
 void *sb_ring_alloc(uint64_t capacity, size_t *bytes);

@@ -56,14 +56,14 @@ int sb_handler_add(struct sb_bus *bus, const char *topic_name, sb_handler_fn fn,
 int sb_shard_publish(struct sb_shard *shard, const char *topic_name, const void *key,
                      size_t key_len, const void *value, size_t value_len)
 {
-    if (!shard || !topic_name || (!key && key_len) || (!value && value_len))
+    if (!shard || !topic_name)
         return -EINVAL;
     if (sb_current_shard() != shard)
         return -EPERM;
     struct sb_bus *bus = shard->bus;
-    if (key_len > bus->max_event_bytes || value_len > bus->max_event_bytes ||
-        key_len + value_len > bus->max_event_bytes)
-        return -EMSGSIZE;
+    int rc = sb_event_check(bus, key, key_len, value, value_len);
+    if (rc)
+        return rc;
     struct sb_topic *topic = sb_topic_find(&bus->topics, topic_name);
     if (!topic)
         return -ENOENT;

@@ -133,26 +133,27 @@ static int producer_send(struct sb_producer *p, struct sb_topic *topic, uint32_t
     return 0;
 }
 
-static int publish_check(struct sb_producer *p, const char *topic, const void *key,
-                         size_t key_len, const void *value, size_t value_len)
+/* Validate a publish and find its topic: 0 with *out set, or the errno sb_publish documents. */
+static int publish_resolve(struct sb_producer *p, const char *topic, const void *key,
+                           size_t key_len, const void *value, size_t value_len,
+                           struct sb_topic **out)
 {
-    if (!p || !topic || (!key && key_len) || (!value && value_len))
+    if (!p || !topic)
         return -EINVAL;
-    if (key_len > p->bus->max_event_bytes || value_len > p->bus->max_event_bytes ||
-        key_len + value_len > p->bus->max_event_bytes)
-        return -EMSGSIZE;
-    return 0;
+    int rc = sb_event_check(p->bus, key, key_len, value, value_len);
+    if (rc)
+        return rc;
+    *out = producer_topic(p, topic);
+    return *out ? 0 : -ENOENT;
 }
 
 int sb_publish(struct sb_producer *p, const char *topic, const void *key, size_t key_len,
                const void *value, size_t value_len)
 {
-    int rc = publish_check(p, topic, key, key_len, value, value_len);
+    struct sb_topic *t;
+    int rc = publish_resolve(p, topic, key, key_len, value, value_len, &t);
     if (rc)
         return rc;
-    struct sb_topic *t = producer_topic(p, topic);
-    if (!t)
-        return -ENOENT;
     uint32_t partition = key ? sb_partition_for_key(key, key_len, t->partition_count)
                              : p->keyless_rr % t->partition_count;
     rc = producer_send(p, t, partition, key, key_len, value, value_len);
@@ -164,12 +165,10 @@ int sb_publish(struct sb_producer *p, const char *topic, const void *key, size_t
 int sb_publish_to(struct sb_producer *p, const char *topic, uint32_t partition, const void *key,
                   size_t key_len, const void *value, size_t value_len)
 {
-    int rc = publish_check(p, topic, key, key_len, value, value_len);
+    struct sb_topic *t;
+    int rc = publish_resolve(p, topic, key, key_len, value, value_len, &t);
     if (rc)
         return rc;
-    struct sb_topic *t = producer_topic(p, topic);
-    if (!t)
-        return -ENOENT;
     if (partition >= t->partition_count)
         return -EINVAL;
     return producer_send(p, t, partition, key, key_len, value, value_len);

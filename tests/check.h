@@ -31,4 +31,16 @@
 
 #define TEST_SKIP 77
 
+/** A 64-bit mixer (splitmix64's finaliser): reproducible pseudo-random data from a number, so
+ *  a reader can regenerate exactly what a writer produced. */
+static inline unsigned long long test_mix64(unsigned long long x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
 #endif /* SB_TEST_CHECK_H */

@@ -31,16 +31,6 @@
 #define ALERTS_PARTITIONS 2
 #define VALUE_MAX 256
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -63,7 +53,7 @@ struct value_header {
 
 static int event_topic(unsigned producer, uint64_t seq)
 {
-    return (int)(mix(producer * 1000003ULL + seq) % 2); /* orders or carts */
+    return (int)(test_mix64(producer * 1000003ULL + seq) % 2); /* orders or carts */
 }
 
 static bool event_keyed(uint64_t seq)
@@ -79,10 +69,10 @@ static size_t event_key(unsigned producer, uint64_t seq, char *key)
 static size_t event_value(unsigned producer, uint64_t seq, unsigned char *v)
 {
     struct value_header h = {producer, (uint32_t)event_topic(producer, seq), seq};
-    size_t len = sizeof(h) + mix(seq * 7 + producer) % (VALUE_MAX - sizeof(h) - 8);
+    size_t len = sizeof(h) + test_mix64(seq * 7 + producer) % (VALUE_MAX - sizeof(h) - 8);
     memcpy(v, &h, sizeof(h));
     for (size_t i = sizeof(h); i < len; i++)
-        v[i] = (unsigned char)(mix(seq ^ ((uint64_t)producer << 40)) >> (i % 8 * 8)) ^ (unsigned char)i;
+        v[i] = (unsigned char)(test_mix64(seq ^ ((uint64_t)producer << 40)) >> (i % 8 * 8)) ^ (unsigned char)i;
     return len;
 }
 

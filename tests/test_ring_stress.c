@@ -23,28 +23,17 @@ struct stress {
     uint64_t records;
 };
 
-/* xorshift: the same stream on both sides from the sequence number. */
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 static size_t record_len(uint64_t seq)
 {
     /* 16..MAX_PAYLOAD bytes, with many tiny ones. */
-    uint64_t r = mix(seq);
+    uint64_t r = test_mix64(seq);
     return (r & 3) ? 16 + (r >> 8) % 48 : 16 + (r >> 8) % (MAX_PAYLOAD - 16);
 }
 
 static void fill(unsigned char *dst, uint64_t seq, size_t len)
 {
     memcpy(dst, &seq, 8);
-    uint64_t x = mix(seq ^ 0x1234);
+    uint64_t x = test_mix64(seq ^ 0x1234);
     uint64_t sum = 0;
     for (size_t i = 16; i < len; i++) {
         dst[i] = (unsigned char)(x >> ((i % 8) * 8));
@@ -58,7 +47,7 @@ static void *producer_main(void *arg)
     struct stress *st = arg;
     uint64_t seq = 0;
     while (seq < st->records) {
-        unsigned batch = 1 + (unsigned)(mix(seq + 99) % 32);
+        unsigned batch = 1 + (unsigned)(test_mix64(seq + 99) % 32);
         unsigned done = 0;
         while (done < batch && seq < st->records) {
             size_t len = record_len(seq);
@@ -118,7 +107,7 @@ int main(int argc, char **argv)
         sb_ring_advance(&st.c, rec);
         seq++;
         /* Release in batches of varying size, as a real consumer would. */
-        if (++since_release >= 1 + (mix(seq) % 64)) {
+        if (++since_release >= 1 + (test_mix64(seq) % 64)) {
             sb_ring_release(&st.c);
             since_release = 0;
         }
