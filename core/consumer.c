@@ -10,9 +10,6 @@
 #include "bus.h"
 #include "wire.h"
 
-/* How long sb_poll spins on empty rings before it sleeps on its futex. */
-#define POLL_SPIN_NS 20000
-
 struct sb_consumer_link {
     void *ring_mem;
     struct sb_ring_consumer r;
@@ -279,11 +276,13 @@ int sb_poll(struct sb_consumer *c, struct sb_event *events, int max, int timeout
     int n = consumer_take(c, events, max);
     if (n || timeout_ms == 0)
         return n;
+    /* Spin as long as an idle shard does (sb_config.idle_spin_us), then sleep on the futex. */
+    const int64_t spin_ns = (int64_t)c->bus->cfg.idle_spin_us * 1000;
     int64_t start = monotonic_ns();
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + (int64_t)timeout_ms * 1000000;
     for (;;) {
         int64_t now = monotonic_ns();
-        if (now - start >= POLL_SPIN_NS) {
+        if (now - start >= spin_ns) {
             if (now >= deadline)
                 return 0;
             sb_parker_prepare(&c->parker);
@@ -291,6 +290,8 @@ int sb_poll(struct sb_consumer *c, struct sb_event *events, int max, int timeout
                 sb_parker_cancel(&c->parker);
             else
                 sb_parker_wait(&c->parker, timeout_ms < 0 ? -1 : deadline - now);
+        } else {
+            sb_cpu_relax();
         }
         n = consumer_take(c, events, max);
         if (n)

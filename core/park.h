@@ -25,6 +25,16 @@ struct sb_parker {
     unsigned char pad[SB_CACHE_GUARD - sizeof(uint32_t)];
 };
 
+/** sb_cpu_relax - one iteration of a spin-wait: tells the CPU we are spinning (x86 pause). */
+static inline void sb_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /** Owner thread: announce the intent to park. Follow with a seq_cst re-check of all work. */
 static inline void sb_parker_prepare(struct sb_parker *pk)
 {

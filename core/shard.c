@@ -31,15 +31,6 @@ static int64_t clock_ns(clockid_t clock)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 int sb_partition_ensure_log(struct sb_shard *shard, struct sb_partition *part)
 {
     if (part->log_ready)
@@ -387,7 +378,7 @@ void *sb_shard_main(void *arg)
                 sb_parker_wait(&s->parker, -1);
             idle_since = 0;
         } else {
-            cpu_relax();
+            sb_cpu_relax();
         }
     }
     tls_shard = NULL;

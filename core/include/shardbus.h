@@ -66,7 +66,9 @@ struct sb_config {
     /** Largest key_len + value_len accepted by sb_publish(); larger gives -EMSGSIZE. Default
      *  and maximum: the smaller of ring_bytes / 4 and partition_memory_bytes / 4. */
     size_t max_event_bytes;
-    /** How long an idle shard spins before it parks on its futex, in microseconds. Default 50. */
+    /** How long an idle shard, or an sb_poll() waiting for events, spins before it parks on
+     *  its futex, in microseconds. Default 50. Latency-critical deployments with a core per
+     *  shard raise it (events then never wait for a wake-up); on shared cores keep it short. */
     unsigned idle_spin_us;
 };
 
