@@ -20,7 +20,7 @@ export PKG_CONFIG_PATH=$(dirname "$pc")
 LD_LIBRARY_PATH=$libdir "$work/pc_consumer"
 # pkg-config, static library
 "$cc" -o "$work/pc_consumer_static" "$src/main.c" $(pkg-config --cflags shardbus) \
-  "$libdir/libshardbus.a" $(pkg-config --libs-only-other --static shardbus) -pthread
+  "$libdir/libshardbus.a" $(pkg-config --libs --static shardbus | sed 's/-lshardbus\b//')
 "$work/pc_consumer_static"
 
 # find_package, shared and static

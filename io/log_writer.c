@@ -1,0 +1,317 @@
+/*
+ * log_writer.c - group commit through io_uring; see log_writer.h.
+ */
+#include "log_writer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define SQ_ENTRIES 256u
+#define CQ_ENTRIES (4 * SQ_ENTRIES)
+
+/* user_data: index << 2 | tag */
+enum { TAG_WRITE = 1, TAG_SYNC = 2, TAG_EVENTFD = 3 };
+
+static int ring_setup(struct sb_log_writer *w, bool sqpoll)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_CQSIZE;
+    p.cq_entries = CQ_ENTRIES;
+    if (sqpoll) {
+        p.flags |= IORING_SETUP_SQPOLL;
+        p.sq_thread_idle = 100; /* ms */
+        return io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+    }
+    /* Only this thread submits, and completions run when it asks for them: fewer interrupts
+     * of the shard. Older kernels refuse the flags; then go without. */
+    p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    int rc = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+    if (rc == -EINVAL) {
+        memset(&p, 0, sizeof(p));
+        p.flags = IORING_SETUP_CQSIZE;
+        p.cq_entries = CQ_ENTRIES;
+        rc = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+    }
+    return rc;
+}
+
+int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max_files,
+                       int eventfd, bool sqpoll)
+{
+    memset(w, 0, sizeof(*w));
+    w->eventfd = eventfd;
+    w->arena_bytes = arena_bytes;
+    w->arena = aligned_alloc(4096, (arena_bytes + 4095) / 4096 * 4096);
+    w->slot_fds = malloc(max_files * sizeof(int));
+    w->sync_slots = malloc(max_files * sizeof(int));
+    if (!w->arena || !w->slot_fds || !w->sync_slots) {
+        sb_log_writer_destroy(w);
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < max_files; i++)
+        w->slot_fds[i] = -1;
+    w->slot_count = max_files;
+    int rc = ring_setup(w, sqpoll);
+    if (rc) {
+        sb_log_writer_destroy(w);
+        return rc;
+    }
+    w->ring_ready = true;
+    struct iovec iov = {w->arena, arena_bytes};
+    rc = io_uring_register_buffers(&w->ring, &iov, 1);
+    if (!rc)
+        rc = io_uring_register_files_sparse(&w->ring, max_files);
+    if (rc) {
+        sb_log_writer_destroy(w);
+        return rc;
+    }
+    return 0;
+}
+
+void sb_log_writer_destroy(struct sb_log_writer *w)
+{
+    while (w->ring_ready && w->in_flight && sb_log_writer_poll(w) == 0)
+        sb_log_writer_wait(w, 1000000);
+    if (w->ring_ready)
+        io_uring_queue_exit(&w->ring);
+    w->ring_ready = false;
+    free(w->arena);
+    free(w->slot_fds);
+    free(w->sync_slots);
+    free(w->writes);
+    w->arena = NULL;
+    w->slot_fds = NULL;
+    w->sync_slots = NULL;
+    w->writes = NULL;
+}
+
+int sb_log_writer_file_add(struct sb_log_writer *w, int fd)
+{
+    for (unsigned i = 0; i < w->slot_count; i++) {
+        if (w->slot_fds[i] >= 0)
+            continue;
+        int rc = io_uring_register_files_update(&w->ring, i, &fd, 1);
+        if (rc < 0)
+            return rc;
+        w->slot_fds[i] = fd;
+        return (int)i;
+    }
+    return -ENFILE;
+}
+
+void sb_log_writer_file_remove(struct sb_log_writer *w, int slot)
+{
+    int none = -1;
+    io_uring_register_files_update(&w->ring, (unsigned)slot, &none, 1);
+    w->slot_fds[slot] = -1;
+}
+
+int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
+                      const unsigned char *buf, uint32_t len)
+{
+    if (w->write_count == w->write_cap) {
+        size_t cap = w->write_cap ? w->write_cap * 2 : 64;
+        struct sb_log_write *writes = realloc(w->writes, cap * sizeof(*writes));
+        if (!writes)
+            return -ENOMEM;
+        w->writes = writes;
+        w->write_cap = cap;
+    }
+    w->writes[w->write_count++] = (struct sb_log_write){slot, position, buf, len, 0};
+    return 0;
+}
+
+static int process_cqes(struct sb_log_writer *w);
+
+/* Hand the prepared SQEs to the kernel; a full CQ (-EBUSY) is drained first. */
+static int flush_sq(struct sb_log_writer *w)
+{
+    while (w->unsubmitted) {
+        int rc = io_uring_submit(&w->ring);
+        if (rc >= 0) {
+            w->unsubmitted -= (unsigned)rc > w->unsubmitted ? w->unsubmitted : (unsigned)rc;
+            if (rc == 0)
+                break;
+            continue;
+        }
+        if (rc == -EBUSY || rc == -EAGAIN) {
+            w->busy_retries++;
+            rc = process_cqes(w);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (rc != -EINTR)
+            return rc;
+    }
+    return 0;
+}
+
+static struct io_uring_sqe *get_sqe(struct sb_log_writer *w)
+{
+    struct io_uring_sqe *sqe;
+    while (!(sqe = io_uring_get_sqe(&w->ring))) {
+        int rc = flush_sq(w);
+        if (rc)
+            return NULL;
+    }
+    w->unsubmitted++;
+    return sqe;
+}
+
+static int queue_write(struct sb_log_writer *w, size_t i)
+{
+    struct sb_log_write *wr = &w->writes[i];
+    struct io_uring_sqe *sqe = get_sqe(w);
+    if (!sqe)
+        return -EIO;
+    io_uring_prep_write_fixed(sqe, wr->slot, wr->buf + wr->done, wr->len - wr->done,
+                              wr->position + wr->done, 0);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, (uint64_t)i << 2 | TAG_WRITE);
+    return 0;
+}
+
+/* All writes done: sync each file once (when asked and nothing failed). */
+static int queue_syncs(struct sb_log_writer *w)
+{
+    w->sync_count = 0;
+    for (size_t i = 0; i < w->write_count; i++) {
+        int slot = w->writes[i].slot;
+        bool seen = false;
+        for (size_t k = 0; k < w->sync_count && !seen; k++)
+            seen = w->sync_slots[k] == slot;
+        if (!seen)
+            w->sync_slots[w->sync_count++] = slot;
+    }
+    for (size_t k = 0; k < w->sync_count; k++) {
+        struct io_uring_sqe *sqe = get_sqe(w);
+        if (!sqe)
+            return -EIO;
+        io_uring_prep_fsync(sqe, w->sync_slots[k], IORING_FSYNC_DATASYNC);
+        sqe->flags |= IOSQE_FIXED_FILE;
+        io_uring_sqe_set_data64(sqe, (uint64_t)k << 2 | TAG_SYNC);
+        w->syncs_pending++;
+    }
+    return 0;
+}
+
+static void set_error(struct sb_log_writer *w, int err)
+{
+    if (w->result == 0)
+        w->result = err;
+}
+
+static int handle_write(struct sb_log_writer *w, size_t i, int res)
+{
+    struct sb_log_write *wr = &w->writes[i];
+    if (res == -EAGAIN || res == -EINTR)
+        return queue_write(w, i);
+    if (res < 0 || res == 0) {
+        set_error(w, res < 0 ? res : -EIO);
+        w->writes_pending--;
+        return 0;
+    }
+    wr->done += (uint32_t)res;
+    w->bytes_written += (uint64_t)res;
+    if (wr->done < wr->len) {
+        w->short_writes++;
+        return queue_write(w, i); /* the rest, at the right position */
+    }
+    w->writes_pending--;
+    return 0;
+}
+
+static int process_cqes(struct sb_log_writer *w)
+{
+    struct io_uring_cqe *cqe;
+    int rc = 0;
+    while (!rc && io_uring_peek_cqe(&w->ring, &cqe) == 0) {
+        uint64_t data = io_uring_cqe_get_data64(cqe);
+        int res = cqe->res;
+        io_uring_cqe_seen(&w->ring, cqe);
+        switch (data & 3) {
+        case TAG_WRITE:
+            rc = handle_write(w, (size_t)(data >> 2), res);
+            if (!rc && w->writes_pending == 0 && w->sync && w->result == 0)
+                rc = queue_syncs(w);
+            break;
+        case TAG_SYNC:
+            if (res < 0)
+                set_error(w, res);
+            w->syncs_pending--;
+            break;
+        case TAG_EVENTFD:
+            w->eventfd_armed = false;
+            break;
+        default:
+            break;
+        }
+    }
+    return rc;
+}
+
+int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
+{
+    if (w->in_flight)
+        return -EBUSY;
+    w->in_flight = true;
+    w->sync = sync;
+    w->result = 0;
+    w->writes_pending = (unsigned)w->write_count;
+    w->syncs_pending = 0;
+    w->groups++;
+    int rc = 0;
+    for (size_t i = 0; i < w->write_count && !rc; i++)
+        rc = queue_write(w, i);
+    if (!rc)
+        rc = flush_sq(w);
+    return rc;
+}
+
+int sb_log_writer_poll(struct sb_log_writer *w)
+{
+    if (!w->in_flight)
+        return -EINVAL;
+    /* With DEFER_TASKRUN completions are posted only when we enter the kernel for them. */
+    io_uring_get_events(&w->ring);
+    int rc = process_cqes(w);
+    if (!rc)
+        rc = flush_sq(w);
+    if (rc)
+        set_error(w, rc); /* operations already in the kernel still complete: keep waiting */
+    if (w->writes_pending || w->syncs_pending)
+        return 0;
+    w->in_flight = false;
+    w->write_count = 0;
+    return 1;
+}
+
+int sb_log_writer_wait(struct sb_log_writer *w, int64_t timeout_ns)
+{
+    if (w->eventfd >= 0 && !w->eventfd_armed) {
+        struct io_uring_sqe *sqe = get_sqe(w);
+        if (sqe) {
+            io_uring_prep_read(sqe, w->eventfd, &w->eventfd_value, sizeof(w->eventfd_value), 0);
+            io_uring_sqe_set_data64(sqe, TAG_EVENTFD);
+            w->eventfd_armed = true;
+        }
+    }
+    struct __kernel_timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        tsp = &ts;
+    }
+    struct io_uring_cqe *cqe;
+    int rc = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, tsp, NULL);
+    if (rc >= 0) {
+        w->unsubmitted = 0;
+        return 0;
+    }
+    return rc;
+}

@@ -1,0 +1,110 @@
+/*
+ * log_writer.h - a shard's io_uring for its log: group commit of record batches.
+ *
+ * One group is in flight at a time: the shard adds the batches sealed since the last group
+ * (sb_log_writer_add), submits them (sb_log_writer_submit), and keeps building the next group
+ * while the kernel writes this one. A group completes when every write is done (short writes are
+ * resubmitted for the rest) and, when asked, every file written is made durable with
+ * fdatasync (IORING_FSYNC_DATASYNC), issued once its writes completed, since io_uring may
+ * complete operations in any order. The result is the first error of any of them.
+ *
+ * Batches live in one arena registered with the ring (fixed-buffer writes); files are
+ * registered in a sparse table (sb_log_writer_file_add). A full completion queue (-EBUSY from
+ * submit) is drained and the submission retried.
+ *
+ * The ring can also wait for a wake-up: sb_log_writer_wait() arms a read of the parker's
+ * eventfd, so a shard with a group in flight sleeps until either its I/O completes or a
+ * producer wakes it.
+ *
+ * Single-threaded: the owning shard thread only.
+ */
+#ifndef SB_LOG_WRITER_H
+#define SB_LOG_WRITER_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sb_log_write {
+    int slot;          /* registered file */
+    uint64_t position; /* file offset */
+    const unsigned char *buf; /* inside the arena */
+    uint32_t len;
+    uint32_t done;     /* bytes written so far */
+};
+
+struct sb_log_writer {
+    struct io_uring ring;
+    bool ring_ready;
+    unsigned char *arena;
+    size_t arena_bytes;
+    int *slot_fds;            /* -1 = free */
+    unsigned slot_count;
+    /* The group: collected by sb_log_writer_add(), in flight after sb_log_writer_submit(). */
+    struct sb_log_write *writes;
+    size_t write_count, write_cap;
+    int *sync_slots;
+    size_t sync_count;
+    unsigned writes_pending;  /* writes not yet fully done */
+    unsigned syncs_pending;
+    unsigned unsubmitted;     /* SQEs prepared but not yet accepted by the kernel */
+    bool in_flight;
+    bool sync;
+    int result;
+    /* Wake-ups through the eventfd (-1: none). */
+    int eventfd;
+    bool eventfd_armed;
+    uint64_t eventfd_value;
+    /* Counters for metrics and benchmarks. */
+    uint64_t groups, bytes_written, short_writes, busy_retries;
+};
+
+/**
+ * sb_log_writer_init - set up the ring (single issuer, deferred task running when the kernel
+ * has them; SQPOLL when @sqpoll), register an arena of @arena_bytes and a sparse table of
+ * @max_files files. @eventfd: the shard parker's eventfd, or -1.
+ * Returns 0 or a negative errno (-ENOMEM, or io_uring_queue_init's error).
+ */
+int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max_files,
+                       int eventfd, bool sqpoll);
+
+/** sb_log_writer_destroy - tear down (waits for a group in flight to finish first). */
+void sb_log_writer_destroy(struct sb_log_writer *w);
+
+/** sb_log_writer_file_add - register @fd; returns its slot, or -ENFILE when the table is full,
+ *  or another negative errno. */
+int sb_log_writer_file_add(struct sb_log_writer *w, int fd);
+
+/** sb_log_writer_file_remove - free @slot (no write to it may be in flight). */
+void sb_log_writer_file_remove(struct sb_log_writer *w, int slot);
+
+/**
+ * sb_log_writer_add - add a write of @len bytes at @buf (inside the arena) to @slot at
+ * @position, to the next group. Not while a group is in flight. Returns 0 or -ENOMEM.
+ */
+int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
+                      const unsigned char *buf, uint32_t len);
+
+/**
+ * sb_log_writer_submit - send the collected writes (and, with @sync, an fdatasync of each file
+ * once its writes are done). Returns 0 (the group is in flight, or complete at once when empty)
+ * or a negative errno from io_uring_submit other than -EBUSY (which it handles).
+ */
+int sb_log_writer_submit(struct sb_log_writer *w, bool sync);
+
+/**
+ * sb_log_writer_poll - reap completions without blocking and push the group forward. Returns 1
+ * when the group is complete (then w->result is 0 or the first negative errno, and the writer
+ * is ready for the next group), 0 while it is still in flight, -EINVAL with no group.
+ */
+int sb_log_writer_poll(struct sb_log_writer *w);
+
+/**
+ * sb_log_writer_wait - block until a completion arrives (I/O, or the eventfd written by a
+ * waker), at most @timeout_ns (< 0: no limit). Call sb_log_writer_poll() afterwards.
+ * Returns 0, -ETIME on timeout, or a negative errno.
+ */
+int sb_log_writer_wait(struct sb_log_writer *w, int64_t timeout_ns);
+
+#endif /* SB_LOG_WRITER_H */
