@@ -48,7 +48,8 @@ int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max
     w->arena = aligned_alloc(4096, (arena_bytes + 4095) / 4096 * 4096);
     w->slot_fds = malloc(max_files * sizeof(int));
     w->sync_slots = malloc(max_files * sizeof(int));
-    if (!w->arena || !w->slot_fds || !w->sync_slots) {
+    w->extra_syncs = malloc(max_files * sizeof(int));
+    if (!w->arena || !w->slot_fds || !w->sync_slots || !w->extra_syncs) {
         sb_log_writer_destroy(w);
         return -ENOMEM;
     }
@@ -82,10 +83,12 @@ void sb_log_writer_destroy(struct sb_log_writer *w)
     free(w->arena);
     free(w->slot_fds);
     free(w->sync_slots);
+    free(w->extra_syncs);
     free(w->writes);
     w->arena = NULL;
     w->slot_fds = NULL;
     w->sync_slots = NULL;
+    w->extra_syncs = NULL;
     w->writes = NULL;
 }
 
@@ -121,7 +124,24 @@ int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
         w->writes = writes;
         w->write_cap = cap;
     }
-    w->writes[w->write_count++] = (struct sb_log_write){slot, position, buf, len, 0};
+    if (!w->in_flight && w->completed) {
+        w->write_count = 0; /* the previous group's results have been read */
+        w->completed = false;
+    }
+    w->writes[w->write_count++] = (struct sb_log_write){slot, position, buf, len, 0, 0};
+    return 0;
+}
+
+int sb_log_writer_add_sync(struct sb_log_writer *w, int slot)
+{
+    if (!w->in_flight && w->completed) {
+        w->write_count = 0;
+        w->completed = false;
+    }
+    for (size_t k = 0; k < w->extra_sync_count; k++)
+        if (w->extra_syncs[k] == slot)
+            return 0;
+    w->extra_syncs[w->extra_sync_count++] = slot;
     return 0;
 }
 
@@ -180,8 +200,8 @@ static int queue_write(struct sb_log_writer *w, size_t i)
 static int queue_syncs(struct sb_log_writer *w)
 {
     w->sync_count = 0;
-    for (size_t i = 0; i < w->write_count; i++) {
-        int slot = w->writes[i].slot;
+    for (size_t i = 0; i < w->write_count + w->extra_sync_count; i++) {
+        int slot = i < w->write_count ? w->writes[i].slot : w->extra_syncs[i - w->write_count];
         bool seen = false;
         for (size_t k = 0; k < w->sync_count && !seen; k++)
             seen = w->sync_slots[k] == slot;
@@ -212,7 +232,8 @@ static int handle_write(struct sb_log_writer *w, size_t i, int res)
     if (res == -EAGAIN || res == -EINTR)
         return queue_write(w, i);
     if (res < 0 || res == 0) {
-        set_error(w, res < 0 ? res : -EIO);
+        wr->result = res < 0 ? res : -EIO;
+        set_error(w, wr->result);
         w->writes_pending--;
         return 0;
     }
@@ -237,12 +258,18 @@ static int process_cqes(struct sb_log_writer *w)
         switch (data & 3) {
         case TAG_WRITE:
             rc = handle_write(w, (size_t)(data >> 2), res);
-            if (!rc && w->writes_pending == 0 && w->sync && w->result == 0)
-                rc = queue_syncs(w);
+            if (!rc && w->writes_pending == 0 && w->sync)
+                rc = queue_syncs(w); /* files whose writes failed are synced too: harmless */
             break;
         case TAG_SYNC:
-            if (res < 0)
+            if (res < 0) {
+                /* Every write to that file is in doubt: fail them all. */
+                int slot = w->sync_slots[data >> 2];
+                for (size_t i = 0; i < w->write_count; i++)
+                    if (w->writes[i].slot == slot && w->writes[i].result == 0)
+                        w->writes[i].result = res;
                 set_error(w, res);
+            }
             w->syncs_pending--;
             break;
         case TAG_EVENTFD:
@@ -259,6 +286,10 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
 {
     if (w->in_flight)
         return -EBUSY;
+    if (w->completed) { /* nothing was added since the last group: an empty group */
+        w->write_count = 0;
+        w->completed = false;
+    }
     w->in_flight = true;
     w->sync = sync;
     w->result = 0;
@@ -268,6 +299,8 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
     int rc = 0;
     for (size_t i = 0; i < w->write_count && !rc; i++)
         rc = queue_write(w, i);
+    if (!rc && w->write_count == 0 && sync)
+        rc = queue_syncs(w); /* a group of syncs only */
     if (!rc)
         rc = flush_sq(w);
     return rc;
@@ -287,7 +320,8 @@ int sb_log_writer_poll(struct sb_log_writer *w)
     if (w->writes_pending || w->syncs_pending)
         return 0;
     w->in_flight = false;
-    w->write_count = 0;
+    w->completed = true;
+    w->extra_sync_count = 0;
     return 1;
 }
 

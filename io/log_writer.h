@@ -32,6 +32,7 @@ struct sb_log_write {
     const unsigned char *buf; /* inside the arena */
     uint32_t len;
     uint32_t done;     /* bytes written so far */
+    int result;        /* 0, or the error of this write or of the sync of its file */
 };
 
 struct sb_log_writer {
@@ -46,10 +47,13 @@ struct sb_log_writer {
     size_t write_count, write_cap;
     int *sync_slots;
     size_t sync_count;
+    int *extra_syncs;         /* files to sync without a write in this group */
+    size_t extra_sync_count;
     unsigned writes_pending;  /* writes not yet fully done */
     unsigned syncs_pending;
     unsigned unsubmitted;     /* SQEs prepared but not yet accepted by the kernel */
     bool in_flight;
+    bool completed;           /* a group finished and its results are still readable */
     bool sync;
     int result;
     /* Wake-ups through the eventfd (-1: none). */
@@ -87,6 +91,12 @@ int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
                       const unsigned char *buf, uint32_t len);
 
 /**
+ * sb_log_writer_add_sync - also sync @slot in the next group although it has no write there
+ * (data written by earlier groups without a sync). Returns 0 or -ENOMEM.
+ */
+int sb_log_writer_add_sync(struct sb_log_writer *w, int slot);
+
+/**
  * sb_log_writer_submit - send the collected writes (and, with @sync, an fdatasync of each file
  * once its writes are done). Returns 0 (the group is in flight, or complete at once when empty)
  * or a negative errno from io_uring_submit other than -EBUSY (which it handles).
@@ -95,8 +105,9 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync);
 
 /**
  * sb_log_writer_poll - reap completions without blocking and push the group forward. Returns 1
- * when the group is complete (then w->result is 0 or the first negative errno, and the writer
- * is ready for the next group), 0 while it is still in flight, -EINVAL with no group.
+ * when the group is complete (then w->result is 0 or the first negative errno, each
+ * w->writes[i].result says how its write fared, and w->write_count stays valid until the next
+ * sb_log_writer_add()), 0 while it is still in flight, -EINVAL with no group.
  */
 int sb_log_writer_poll(struct sb_log_writer *w);
 
