@@ -1,0 +1,351 @@
+/*
+ * bench_ring.cc - SPSC ring throughput: the shardbus ring (core/ring.h) against
+ * boost::lockfree::spsc_queue and Concurrency Kit's ck_ring, on the same machine in the same run.
+ *
+ * How: two threads, the benchmark thread as producer pinned to the first allowed CPU (CPU 0) and
+ * a consumer thread pinned to the second (CPU 1); both only share a CPU when the affinity mask
+ * allows one (the label then says so). Each benchmark iteration moves a fixed batch of N items
+ * (1 << 20; 1 << 12 with SB_BENCH_SMOKE=1) producer -> consumer and ends only when the consumer
+ * has taken and checked the last one, so an iteration's time is the whole transfer, not just the
+ * producer's share. Items carry consecutive sequence numbers and every consumer checks each one
+ * (abort() on a mismatch). One untimed warm-up transfer precedes the timed ones (caches, page
+ * faults, thread start). Reported: items/s (benchmark::Counter::kIsRate over real time).
+ *
+ * Capacities: Boost holds capacity<65536> (65535 usable slots of 8 bytes = 512 KiB) and ck_ring
+ * 65536 pointer slots (65535 usable, 512 KiB). A shardbus ring record is an 8-byte header plus
+ * the payload padded to 8, so an 8-byte item takes 16 bytes: the shardbus ring gets 1 MiB of data
+ * so that it, too, holds 65536 items in flight - equal item counts, which is what decides how far
+ * the producer can run ahead; its bytes in flight are twice the others'. The 100-byte records
+ * (112 ring bytes each) use the same 1 MiB ring, about 9362 records.
+ *
+ * The *_localhandle variants run the same shardbus loops on local copies of the producer and
+ * consumer handles instead of the handles in the heap: same ring, same code, but the compiler
+ * may keep the handle's positions in registers (a heap handle may alias the payload bytes the
+ * loop writes, and the atomics in sb_ring_commit()/sb_ring_release() order memory that escaped,
+ * so each call re-loads and re-stores the fields). One at a time, those few extra instructions
+ * decide whether the consumer catches up with the producer and then pays a cross-core miss on
+ * `tail` for every item; the gap between the two variants shows it.
+ *
+ * BM_boost_spsc_16B_batch256 is an extra baseline: Boost batched with 16-byte items (the bytes a
+ * shardbus record of 8 payload bytes occupies), separating the cost of the record header's bytes
+ * from the cost of the ring's code.
+ *
+ * Spinning: a side that finds its ring full/empty executes one PAUSE and retries, the same for
+ * every ring (bench_relax() in bench_rings.h).
+ */
+#include <benchmark/benchmark.h>
+#include <boost/lockfree/spsc_queue.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "bench_rings.h"
+#include "bench_util.h"
+
+namespace {
+
+constexpr uint64_t kSbRingBytes = uint64_t(1) << 20; /* 65536 records of 8 payload bytes */
+constexpr unsigned kSlots = 65536;                   /* Boost and ck_ring slots */
+constexpr unsigned kBatch = 256;
+constexpr uint64_t kStop = UINT64_MAX;
+
+using boost_queue = boost::lockfree::spsc_queue<uint64_t, boost::lockfree::capacity<kSlots>>;
+
+uint64_t items_per_iteration()
+{
+    return bench::pick(uint64_t(1) << 20, uint64_t(1) << 12);
+}
+
+/* The words the benchmark thread and the consumer thread hand each other, each on its own pair
+ * of cache lines so that they do not disturb each other or the ring under test. */
+struct control {
+    alignas(128) std::atomic<uint64_t> target{0}; /* producer: consume up to this sequence */
+    alignas(128) std::atomic<uint64_t> done{0};   /* consumer: everything below is consumed */
+    alignas(128) std::atomic<bool> ready{false};  /* consumer: pinned and running */
+    bool consumer_pinned = false;                 /* written before ready, read after it */
+};
+
+/*
+ * run_pair - the harness: @produce(first, n) on this thread, @consume(first, n) on a pinned
+ * consumer thread, N items per iteration, completion awaited inside the timed region.
+ */
+template <class Produce, class Consume>
+void run_pair(benchmark::State &state, Produce produce, Consume consume)
+{
+    const uint64_t n = items_per_iteration();
+    const bench::cpu_pair cpus = bench::pick_cpu_pair();
+    bench::scoped_pin pin(cpus.a);
+    control ctl;
+
+    std::thread consumer([&ctl, &consume, cpu = cpus.b] {
+        ctl.consumer_pinned = bench::pin_self(cpu) == 0;
+        /* Release pairs with the acquire load of ready below: consumer_pinned is visible. */
+        ctl.ready.store(true, std::memory_order_release);
+        uint64_t consumed = 0;
+        for (;;) {
+            /* Acquire pairs with the release stores of target in transfer() / after the loop. */
+            const uint64_t target = ctl.target.load(std::memory_order_acquire);
+            if (target == kStop)
+                break;
+            if (target > consumed) {
+                consume(consumed, target - consumed);
+                consumed = target;
+                /* Release pairs with transfer()'s acquire load of done: every check the
+                 * consumer made happens before the producer ends the iteration. */
+                ctl.done.store(consumed, std::memory_order_release);
+            } else {
+                bench_relax();
+            }
+        }
+    });
+    /* Acquire pairs with the consumer's release store of ready. */
+    while (!ctl.ready.load(std::memory_order_acquire))
+        bench_relax();
+
+    uint64_t seq = 0;
+    auto transfer = [&] {
+        /* Release pairs with the consumer's acquire load of target (a plain announcement: the
+         * items themselves are ordered by the ring under test). */
+        ctl.target.store(seq + n, std::memory_order_release);
+        produce(seq, n);
+        seq += n;
+        /* Acquire pairs with the consumer's release store of done. */
+        while (ctl.done.load(std::memory_order_acquire) < seq)
+            bench_relax();
+    };
+    transfer(); /* warm-up, untimed */
+    for (auto _ : state)
+        transfer();
+
+    /* Release pairs with the consumer's acquire load of target: it leaves its loop. */
+    ctl.target.store(kStop, std::memory_order_release);
+    consumer.join();
+
+    const uint64_t timed_items = seq - n;
+    if (timed_items != uint64_t(state.iterations()) * n)
+        bench_fail("harness: items moved", uint64_t(state.iterations()) * n, timed_items);
+    state.counters["items/s"] =
+        benchmark::Counter(double(timed_items), benchmark::Counter::kIsRate);
+    std::string label;
+    if (cpus.shared)
+        label = "1 CPU allowed: producer and consumer share it";
+    else if (!pin.ok() || !ctl.consumer_pinned)
+        label = "pinning failed: threads not pinned";
+    else
+        label = "cpus " + std::to_string(cpus.a) + "->" + std::to_string(cpus.b);
+    state.SetLabel(label);
+}
+
+/* --- shardbus ring --- */
+
+void sb_ring_u64(benchmark::State &state, unsigned batch, bool local_handle)
+{
+    struct bench_sb_ring *r = bench_sb_ring_new(kSbRingBytes);
+    if (!r) {
+        state.SkipWithError("bench_sb_ring_new failed");
+        return;
+    }
+    run_pair(
+        state,
+        [&](uint64_t first, uint64_t n) {
+            bench_sb_produce_u64(r, first, n, batch, local_handle);
+        },
+        [&](uint64_t first, uint64_t n) {
+            bench_sb_consume_u64(r, first, n, batch, local_handle);
+        });
+    bench_sb_ring_free(r);
+}
+
+void BM_sb_ring_u64_one(benchmark::State &state)
+{
+    sb_ring_u64(state, 1, false);
+}
+
+void BM_sb_ring_u64_batch256(benchmark::State &state)
+{
+    sb_ring_u64(state, kBatch, false);
+}
+
+void BM_sb_ring_u64_one_localhandle(benchmark::State &state)
+{
+    sb_ring_u64(state, 1, true);
+}
+
+void BM_sb_ring_u64_batch256_localhandle(benchmark::State &state)
+{
+    sb_ring_u64(state, kBatch, true);
+}
+
+void sb_ring_rec100(benchmark::State &state, unsigned batch)
+{
+    struct bench_sb_ring *r = bench_sb_ring_new(kSbRingBytes);
+    if (!r) {
+        state.SkipWithError("bench_sb_ring_new failed");
+        return;
+    }
+    run_pair(
+        state, [&](uint64_t first, uint64_t n) { bench_sb_produce_rec(r, first, n, batch); },
+        [&](uint64_t first, uint64_t n) { bench_sb_consume_rec(r, first, n, batch); });
+    state.counters["bytes/s"] = benchmark::Counter(
+        double(uint64_t(state.iterations()) * items_per_iteration() * BENCH_REC_BYTES),
+        benchmark::Counter::kIsRate, benchmark::Counter::kIs1024);
+    bench_sb_ring_free(r);
+}
+
+void BM_sb_ring_rec100_one(benchmark::State &state)
+{
+    sb_ring_rec100(state, 1);
+}
+
+void BM_sb_ring_rec100_batch256(benchmark::State &state)
+{
+    sb_ring_rec100(state, kBatch);
+}
+
+/* --- boost::lockfree::spsc_queue --- */
+
+void BM_boost_spsc_u64_one(benchmark::State &state)
+{
+    auto q = std::make_unique<boost_queue>();
+    run_pair(
+        state,
+        [&](uint64_t first, uint64_t n) {
+            for (uint64_t s = first; s < first + n; s++)
+                while (!q->push(s))
+                    bench_relax();
+        },
+        [&](uint64_t first, uint64_t n) {
+            for (uint64_t s = first; s < first + n; s++) {
+                uint64_t v;
+                while (!q->pop(v))
+                    bench_relax();
+                if (v != s)
+                    bench_fail("boost spsc_queue: sequence", s, v);
+            }
+        });
+}
+
+/* A 16-byte item: as many bytes per item as a shardbus record of 8 payload bytes. */
+struct item16 {
+    uint64_t seq;
+    uint64_t check; /* ~seq */
+};
+
+uint64_t item_seq(uint64_t v)
+{
+    return v;
+}
+
+uint64_t item_seq(const item16 &v)
+{
+    return v.check == ~v.seq ? v.seq : ~uint64_t(0);
+}
+
+void item_set(uint64_t *v, uint64_t seq)
+{
+    *v = seq;
+}
+
+void item_set(item16 *v, uint64_t seq)
+{
+    *v = item16{seq, ~seq};
+}
+
+/* push(array, n) / pop(array, n) with up to kBatch items per call. */
+template <class T> void boost_batch(benchmark::State &state)
+{
+    using queue = boost::lockfree::spsc_queue<T, boost::lockfree::capacity<kSlots>>;
+    auto q = std::make_unique<queue>();
+    run_pair(
+        state,
+        [&](uint64_t first, uint64_t n) {
+            T buf[kBatch];
+            const uint64_t end = first + n;
+            for (uint64_t s = first; s < end;) {
+                const size_t k = size_t(std::min<uint64_t>(kBatch, end - s));
+                for (size_t i = 0; i < k; i++)
+                    item_set(&buf[i], s + i);
+                for (size_t off = 0; off < k;) {
+                    const size_t m = q->push(buf + off, k - off);
+                    if (m == 0)
+                        bench_relax();
+                    off += m;
+                }
+                s += k;
+            }
+        },
+        [&](uint64_t first, uint64_t n) {
+            T buf[kBatch];
+            const uint64_t end = first + n;
+            for (uint64_t s = first; s < end;) {
+                const size_t m = q->pop(buf, size_t(std::min<uint64_t>(kBatch, end - s)));
+                if (m == 0)
+                    bench_relax();
+                for (size_t i = 0; i < m; i++)
+                    if (item_seq(buf[i]) != s + i)
+                        bench_fail("boost spsc_queue batch: sequence", s + i, item_seq(buf[i]));
+                s += m;
+            }
+        });
+}
+
+void BM_boost_spsc_u64_batch256(benchmark::State &state)
+{
+    boost_batch<uint64_t>(state);
+}
+
+/* Not a like-for-like API comparison but a bytes one: 16 bytes per item, 1 MiB of slots, as the
+ * shardbus ring moves for an 8-byte payload. */
+void BM_boost_spsc_16B_batch256(benchmark::State &state)
+{
+    boost_batch<item16>(state);
+}
+
+/* --- Concurrency Kit ck_ring --- */
+
+/* ck_ring orders its slots with ck_pr fences (inline assembly) that ThreadSanitizer cannot see,
+ * so a TSan build would report false races in ck_ring.h: it leaves this baseline out. */
+#if defined(__SANITIZE_THREAD__)
+#define SB_BENCH_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SB_BENCH_TSAN 1
+#endif
+#endif
+
+[[maybe_unused]] void BM_ck_ring_u64_one(benchmark::State &state)
+{
+    struct bench_ck_ring *r = bench_ck_ring_new(kSlots);
+    if (!r) {
+        state.SkipWithError("bench_ck_ring_new failed");
+        return;
+    }
+    run_pair(
+        state, [&](uint64_t first, uint64_t n) { bench_ck_produce(r, first, n); },
+        [&](uint64_t first, uint64_t n) { bench_ck_consume(r, first, n); });
+    bench_ck_ring_free(r);
+}
+
+/* Every variant: real time (the consumer's work is part of it), milliseconds per N items. */
+#define SB_RING_BENCH(fn) BENCHMARK(fn)->UseRealTime()->Unit(benchmark::kMillisecond)
+
+SB_RING_BENCH(BM_sb_ring_u64_one);
+SB_RING_BENCH(BM_boost_spsc_u64_one);
+#ifndef SB_BENCH_TSAN
+SB_RING_BENCH(BM_ck_ring_u64_one);
+#endif
+SB_RING_BENCH(BM_sb_ring_u64_batch256);
+SB_RING_BENCH(BM_boost_spsc_u64_batch256);
+SB_RING_BENCH(BM_boost_spsc_16B_batch256);
+SB_RING_BENCH(BM_sb_ring_u64_one_localhandle);
+SB_RING_BENCH(BM_sb_ring_u64_batch256_localhandle);
+SB_RING_BENCH(BM_sb_ring_rec100_one);
+SB_RING_BENCH(BM_sb_ring_rec100_batch256);
+
+} // namespace
+
+BENCHMARK_MAIN();
