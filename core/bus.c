@@ -3,6 +3,12 @@
  */
 #include "bus.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "data_dir.h"
+#include "shard_log.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -14,6 +20,9 @@
 #define DEFAULT_RING_BYTES (1u << 20)
 #define DEFAULT_PARTITION_MEMORY_BYTES (1u << 20)
 #define DEFAULT_IDLE_SPIN_US 50u
+#define DEFAULT_FSYNC_INTERVAL_MS 100u
+#define DEFAULT_SEGMENT_BYTES (64u << 20)
+#define DEFAULT_WRITE_BUFFER_BYTES (16u << 20)
 
 void sb_config_init(struct sb_config *cfg)
 {
@@ -22,6 +31,12 @@ void sb_config_init(struct sb_config *cfg)
     cfg->partition_memory_bytes = DEFAULT_PARTITION_MEMORY_BYTES;
     cfg->max_event_bytes = 0; /* 0 = the maximum the ring and partition sizes allow */
     cfg->idle_spin_us = DEFAULT_IDLE_SPIN_US;
+    cfg->durability = SB_DURABILITY_BATCH;
+    cfg->fsync_interval_ms = DEFAULT_FSYNC_INTERVAL_MS;
+    cfg->segment_bytes = DEFAULT_SEGMENT_BYTES;
+    cfg->retention_bytes = -1;
+    cfg->retention_ms = -1;
+    cfg->write_buffer_bytes = DEFAULT_WRITE_BUFFER_BYTES;
 }
 
 const char *sb_version_string(void)
@@ -46,6 +61,12 @@ void *sb_ring_alloc(uint64_t capacity, size_t *bytes)
     return mem;
 }
 
+static void sleep_us(long us)
+{
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+}
+
 static uint64_t round_up_pow2(uint64_t v)
 {
     uint64_t p = 1;
@@ -65,8 +86,13 @@ static int bus_configure(struct sb_bus *bus, const struct sb_config *cfg)
     bus->shard_count = cfg->shards ? cfg->shards : (unsigned)allowed_count;
     if (bus->shard_count == 0 || bus->shard_count > 1024)
         return -EINVAL;
-    if (cfg->data_dir)
-        return -EOPNOTSUPP;
+    if (cfg->data_dir &&
+        (!cfg->data_dir[0] || cfg->durability > SB_DURABILITY_INTERVAL ||
+         (cfg->durability == SB_DURABILITY_INTERVAL && cfg->fsync_interval_ms == 0) ||
+         cfg->segment_bytes < 4096 || cfg->write_buffer_bytes < (1u << 16) ||
+         (cfg->write_buffer_bytes & (cfg->write_buffer_bytes - 1)) ||
+         cfg->write_buffer_bytes > ((size_t)1 << 31)))
+        return -EINVAL;
     if (cfg->ring_bytes < SB_RING_MIN_CAPACITY || (cfg->ring_bytes & (cfg->ring_bytes - 1)) ||
         cfg->ring_bytes > ((size_t)1 << 34))
         return -EINVAL;
@@ -78,6 +104,8 @@ static int bus_configure(struct sb_bus *bus, const struct sb_config *cfg)
     size_t limit = bus->ring_capacity / 4;
     if (bus->partition_capacity / 4 < limit)
         limit = bus->partition_capacity / 4;
+    if (cfg->data_dir && cfg->write_buffer_bytes / 8 < limit)
+        limit = cfg->write_buffer_bytes / 8; /* a record always fits a half of the buffer */
     if (cfg->max_event_bytes > limit)
         return -EINVAL;
     bus->max_event_bytes = cfg->max_event_bytes ? cfg->max_event_bytes : limit;
@@ -127,6 +155,9 @@ static void shard_free(struct sb_shard *s)
     free(s->from_shard);
     free(s->from_shard_blocked);
     free(s->subs);
+    sb_shard_log_destroy(s);
+    if (s->parker.eventfd >= 0)
+        close(s->parker.eventfd);
     pthread_mutex_destroy(&s->control_lock);
     free(s);
 }
@@ -142,6 +173,8 @@ static void bus_free(struct sb_bus *bus)
     free(bus->shard_ring_mem);
     free(bus->shards);
     sb_topic_table_destroy(&bus->topics);
+    if (bus->lock_fd >= 0)
+        close(bus->lock_fd);
     free(bus->cpus);
     free(bus);
 }
@@ -157,13 +190,22 @@ static int shard_new(struct sb_bus *bus, unsigned id, struct sb_shard **out)
     s->shard_count = bus->shard_count;
     s->cpu = bus->cpus[id];
     atomic_init(&s->parker.parked, 0);
+    s->parker.eventfd = -1;
     atomic_init(&s->control_pending, 0);
     atomic_init(&s->exit_requested, false);
     atomic_init(&s->counters.derived_sent, 0);
     atomic_init(&s->counters.derived_received, 0);
     atomic_init(&s->counters.producer_links, 0);
+    atomic_init(&s->started, 0);
     pthread_mutex_init(&s->control_lock, NULL);
     *out = s; /* freed by bus_free() from here on */
+    s->durable = bus->cfg.data_dir != NULL;
+    if (s->durable) {
+        /* A shard with log writes in flight sleeps in io_uring: wakers reach it here. */
+        s->parker.eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->parker.eventfd < 0)
+            return -errno;
+    }
     s->from_shard = calloc(bus->shard_count, sizeof(*s->from_shard));
     s->from_shard_blocked = calloc(bus->shard_count, sizeof(bool));
     s->to_shard = calloc(bus->shard_count, sizeof(*s->to_shard));
@@ -212,6 +254,11 @@ static int bus_start_shards(struct sb_bus *bus, unsigned *started)
         if (rc)
             return -rc;
         *started = i + 1;
+        /* Acquire pairs with the shard's release store once its set-up (io_uring) is done. */
+        while (!atomic_load_explicit(&s->started, memory_order_acquire))
+            sleep_us(50);
+        if (s->start_result)
+            return s->start_result;
         char name[16];
         snprintf(name, sizeof(name), "sb-shard-%u", i % 1000u);
         pthread_setname_np(s->thread, name);
@@ -236,6 +283,7 @@ int sb_bus_open(const struct sb_config *cfg, struct sb_bus **out)
         return -ENOMEM;
     atomic_init(&bus->open_producers, 0);
     atomic_init(&bus->open_consumers, 0);
+    bus->lock_fd = -1;
     int rc = sb_topic_table_init(&bus->topics);
     if (rc) {
         free(bus);
@@ -248,6 +296,8 @@ int sb_bus_open(const struct sb_config *cfg, struct sb_bus **out)
         if (!bus->shards)
             rc = -ENOMEM;
     }
+    if (!rc && bus->cfg.data_dir)
+        rc = sb_data_dir_open(bus);
     for (unsigned i = 0; !rc && i < bus->shard_count; i++)
         rc = shard_new(bus, i, &bus->shards[i]);
     if (!rc)
@@ -266,12 +316,6 @@ int sb_bus_open(const struct sb_config *cfg, struct sb_bus **out)
 unsigned sb_bus_shards(const struct sb_bus *bus)
 {
     return bus->shard_count;
-}
-
-static void sleep_us(long us)
-{
-    struct timespec ts = {0, us * 1000};
-    nanosleep(&ts, NULL);
 }
 
 /*
@@ -318,15 +362,36 @@ int sb_bus_close(struct sb_bus *bus)
         return -EBUSY;
     bus_wait_quiet(bus);
     bus_stop_shards(bus, bus->shard_count);
+    if (bus->cfg.data_dir)
+        sb_data_dir_close(bus);
     bus_free(bus);
     return 0;
+}
+
+void sb_topic_config_init(const struct sb_bus *bus, struct sb_topic_config *cfg)
+{
+    cfg->retention_bytes = bus->cfg.retention_bytes;
+    cfg->retention_ms = bus->cfg.retention_ms;
+}
+
+int sb_topic_create_with(struct sb_bus *bus, const char *name, unsigned partitions,
+                         const struct sb_topic_config *cfg)
+{
+    if (!bus || !cfg)
+        return -EINVAL;
+    if (!bus->cfg.data_dir)
+        return sb_topic_table_add(&bus->topics, name, partitions, cfg, NULL);
+    return sb_topic_table_add_prepared(&bus->topics, name, partitions, cfg,
+                                       sb_data_dir_prepare_topic, bus, NULL);
 }
 
 int sb_topic_create(struct sb_bus *bus, const char *name, unsigned partitions)
 {
     if (!bus)
         return -EINVAL;
-    return sb_topic_table_add(&bus->topics, name, partitions, NULL);
+    struct sb_topic_config cfg;
+    sb_topic_config_init(bus, &cfg);
+    return sb_topic_create_with(bus, name, partitions, &cfg);
 }
 
 int sb_topic_partitions(struct sb_bus *bus, const char *name)

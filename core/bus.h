@@ -28,6 +28,7 @@ struct sb_bus {
      * a plain count; the close that reads it synchronises with the shards separately. */
     _Atomic int open_producers;
     _Atomic int open_consumers;
+    int lock_fd;               /* data_dir's flock, -1 without one */
 };
 
 /**

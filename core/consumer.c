@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "bus.h"
+#include "shard_log.h"
 #include "wire.h"
 
 struct sb_consumer_link {
@@ -70,19 +71,7 @@ static int subscribe_on_shard(struct sb_shard *s, void *arg)
             continue;
         struct sb_partition *part = &topic->partitions[p];
         struct sb_cursor *cur = &sub->cursors[placed];
-        rc = sb_partition_ensure_log(s, part);
-        if (rc)
-            break;
-        cur->partition = part;
-        cur->start_offset = 0;
-        if (req->from_offset == SB_OFFSET_END) {
-            cur->at = sb_memlog_end(&part->log);
-        } else if (req->from_offset == SB_OFFSET_BEGINNING) {
-            rc = sb_memlog_seek(&part->log, part->log.first_offset, &cur->at);
-        } else {
-            rc = sb_memlog_seek(&part->log, req->from_offset, &cur->at);
-            cur->start_offset = req->from_offset;
-        }
+        rc = sb_cursor_place(s, part, req->from_offset, cur);
         if (!rc)
             rc = sub_add_cursor_to_partition(part, cur);
         if (!rc)
@@ -167,6 +156,7 @@ int sb_subscribe(struct sb_bus *bus, const char *topic_name, int64_t from_offset
         return -ENOMEM;
     memset(c, 0, sizeof(*c));
     atomic_init(&c->parker.parked, 0);
+    c->parker.eventfd = -1;
     c->bus = bus;
     c->topic = topic;
     c->links = calloc(bus->shard_count, sizeof(*c->links));

@@ -33,6 +33,12 @@ void sb_parker_wake_slow(struct sb_parker *pk)
 {
     /* Only the waker that turns 1 into 0 makes the system call. Relaxed would do for the
      * value; acq_rel keeps the reasoning simple on this rare path. */
-    if (atomic_exchange_explicit(&pk->parked, 0, memory_order_acq_rel) == 1)
+    if (atomic_exchange_explicit(&pk->parked, 0, memory_order_acq_rel) == 1) {
         syscall(SYS_futex, &pk->parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        if (pk->eventfd >= 0) {
+            uint64_t one = 1;
+            ssize_t n = write(pk->eventfd, &one, sizeof(one));
+            (void)n; /* a full counter (EAGAIN) still wakes the reader */
+        }
+    }
 }

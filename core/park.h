@@ -22,7 +22,10 @@ struct sb_parker {
     /* 1 while the owner is parked or about to park; the futex word. Own cache lines: wakers
      * read it on every commit and it must not share a line with data they write. */
     alignas(SB_CACHE_GUARD) _Atomic uint32_t parked;
-    unsigned char pad[SB_CACHE_GUARD - sizeof(uint32_t)];
+    /* When >= 0, wakers also write to this eventfd: an owner sleeping in io_uring (a shard with
+     * log writes in flight) waits on it there. Set before any waker exists. */
+    int eventfd;
+    unsigned char pad[SB_CACHE_GUARD - sizeof(uint32_t) - sizeof(int)];
 };
 
 /** sb_cpu_relax - one iteration of a spin-wait: tells the CPU we are spinning (x86 pause). */

@@ -13,6 +13,8 @@
 struct sb_producer {
     struct sb_bus *bus;
     struct sb_producer_link **links; /* [shard_count] */
+    uint64_t *published;             /* [shard_count]: events sent through each link */
+    uint64_t failed_reported;        /* failures sb_producer_flush() already returned */
     uint32_t keyless_rr;
     struct sb_topic *last_topic;     /* one-entry cache for the name lookup */
 };
@@ -41,6 +43,9 @@ static struct sb_producer_link *link_new(struct sb_bus *bus)
         return NULL;
     memset(link, 0, sizeof(*link));
     atomic_init(&link->closed, false);
+    atomic_init(&link->acknowledged, 0);
+    atomic_init(&link->failed, 0);
+    atomic_init(&link->last_error, 0);
     size_t bytes;
     link->ring_mem = sb_ring_alloc(bus->ring_capacity, &bytes);
     if (!link->ring_mem || sb_ring_producer_attach(&link->w, link->ring_mem, bytes) ||
@@ -63,7 +68,10 @@ int sb_producer_open(struct sb_bus *bus, struct sb_producer **out)
         return -ENOMEM;
     p->bus = bus;
     p->links = calloc(bus->shard_count, sizeof(*p->links));
-    if (!p->links) {
+    p->published = calloc(bus->shard_count, sizeof(*p->published));
+    if (!p->links || !p->published) {
+        free(p->links);
+        free(p->published);
         free(p);
         return -ENOMEM;
     }
@@ -130,6 +138,7 @@ static int producer_send(struct sb_producer *p, struct sb_topic *topic, uint32_t
     /* seq_cst commit, then the shard's park flag: see park.h. */
     sb_ring_commit_seq_cst(&link->w);
     sb_parker_wake(&p->bus->shards[shard]->parker);
+    p->published[shard]++;
     return 0;
 }
 
@@ -181,6 +190,28 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Sum of every link's settled counts. Acquire loads pair with the shard's release stores
+ * (settle_links() in shard_log.c, drain_ring() in shard.c). */
+static void producer_settled(struct sb_producer *p, uint64_t *acknowledged, uint64_t *failed,
+                             int *last_error, bool *all_settled)
+{
+    *acknowledged = *failed = 0;
+    *last_error = 0;
+    *all_settled = true;
+    for (unsigned i = 0; i < p->bus->shard_count; i++) {
+        struct sb_producer_link *link = p->links[i];
+        int err = atomic_load_explicit(&link->last_error, memory_order_acquire);
+        uint64_t f = atomic_load_explicit(&link->failed, memory_order_acquire);
+        uint64_t a = atomic_load_explicit(&link->acknowledged, memory_order_acquire);
+        if (err)
+            *last_error = err;
+        *acknowledged += a;
+        *failed += f;
+        if (a + f < p->published[i])
+            *all_settled = false;
+    }
+}
+
 int sb_producer_flush(struct sb_producer *p, int timeout_ms)
 {
     if (!p)
@@ -188,20 +219,34 @@ int sb_producer_flush(struct sb_producer *p, int timeout_ms)
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : monotonic_ms() + timeout_ms;
     long sleep_ns = 1000;
     for (;;) {
-        bool drained = true;
-        for (unsigned i = 0; i < p->bus->shard_count; i++)
-            if (sb_ring_unreleased_bytes(&p->links[i]->w))
-                drained = false;
-        if (drained)
+        uint64_t acknowledged, failed;
+        int last_error;
+        bool settled;
+        producer_settled(p, &acknowledged, &failed, &last_error, &settled);
+        if (settled) {
+            if (failed > p->failed_reported) {
+                p->failed_reported = failed;
+                return last_error ? last_error : -EIO;
+            }
             return 0;
+        }
         if (monotonic_ms() >= deadline)
             return -ETIMEDOUT;
-        /* Sleep in growing steps: a flush waits for shards that are working, not parked. */
+        /* Sleep in growing steps: a flush waits for shards (and disks) that are working. */
         struct timespec ts = {0, sleep_ns};
         nanosleep(&ts, NULL);
         if (sleep_ns < 1000000)
             sleep_ns *= 2;
     }
+}
+
+void sb_producer_stats(struct sb_producer *p, struct sb_producer_stats *out)
+{
+    bool settled;
+    producer_settled(p, &out->acknowledged, &out->failed, &out->last_error, &settled);
+    out->published = 0;
+    for (unsigned i = 0; i < p->bus->shard_count; i++)
+        out->published += p->published[i];
 }
 
 void sb_producer_close(struct sb_producer *p)
@@ -219,5 +264,6 @@ void sb_producer_close(struct sb_producer *p)
     /* Relaxed: see sb_producer_open(). */
     atomic_fetch_sub_explicit(&p->bus->open_producers, 1, memory_order_relaxed);
     free(p->links);
+    free(p->published);
     free(p);
 }

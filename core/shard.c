@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "bus.h"
+#include "shard_log.h"
 #include "wire.h"
 
 /* Records taken from one ring before moving on to the next: bounds the latency one busy
@@ -35,7 +36,8 @@ int sb_partition_ensure_log(struct sb_shard *shard, struct sb_partition *part)
 {
     if (part->log_ready)
         return 0;
-    int rc = sb_memlog_init(&part->log, shard->bus->partition_capacity, 0);
+    int rc = sb_memlog_init(&part->log, shard->bus->partition_capacity,
+                            part->plog ? part->plog->next_offset : 0);
     if (rc)
         return rc;
     part->log_ready = true;
@@ -52,8 +54,8 @@ static uint64_t partition_keep_pos(const struct sb_partition *part)
     return keep;
 }
 
-static void run_handlers(struct sb_shard *s, const struct sb_partition *part,
-                         const struct sb_stored_event *st)
+void sb_shard_run_handlers(struct sb_shard *s, const struct sb_partition *part,
+                           const struct sb_stored_event *st)
 {
     struct sb_event ev = {
         .topic = part->topic->name,
@@ -70,11 +72,14 @@ static void run_handlers(struct sb_shard *s, const struct sb_partition *part,
 }
 
 /*
- * Append the event in @rec to its partition and run the partition's handlers. Returns 0 (done,
- * or skipped as invalid) or -EAGAIN when the partition's memory is full of events a consumer has
- * not read yet: the record stays in its ring and is retried later.
+ * Append the event in @rec to its partition: in memory, running the partition's handlers, or,
+ * with a data_dir, into the gathering group of the log (shard_log.c), from which it is handed on
+ * once durable. Returns 0 (done, or skipped as invalid) or -EAGAIN when it has to wait (the
+ * partition's memory is full of events a consumer has not read yet; the write buffer is full):
+ * the record stays in its ring and is retried later. @link: the producer it came from, or NULL.
  */
-static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec)
+static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec,
+                        struct sb_producer_link *link)
 {
     const struct sb_wire_event *ev = (const struct sb_wire_event *)rec->payload;
     if (rec->type != SB_WIRE_EVENT || !sb_wire_event_valid(ev, rec->length)) {
@@ -88,6 +93,8 @@ static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec)
         return 0;
     }
     struct sb_partition *part = &topic->partitions[ev->partition];
+    if (s->durable)
+        return sb_shard_log_append(s, part, ev, link);
     if (sb_partition_ensure_log(s, part))
         return -EAGAIN; /* out of memory: retry later rather than drop */
     const struct sb_stored_event *st =
@@ -96,20 +103,21 @@ static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec)
     if (!st)
         return -EAGAIN;
     if (part->handler_count)
-        run_handlers(s, part, st);
+        sb_shard_run_handlers(s, part, st);
     return 0;
 }
 
-/* Drain up to DRAIN_BATCH records from @r; *blocked is set when an append had to wait. */
+/* Drain up to DRAIN_BATCH records from @r (from @link, or from a shard when NULL); *blocked is
+ * set when an append had to wait. */
 static unsigned drain_ring(struct sb_shard *s, struct sb_ring_consumer *r, bool *blocked,
-                           bool derived)
+                           struct sb_producer_link *link)
 {
     const struct sb_ring_record *rec;
     unsigned n = 0;
     bool corrupt = false;
     *blocked = false;
     while (n < DRAIN_BATCH && (rec = sb_ring_peek(r, &corrupt))) {
-        if (shard_append(s, rec) == -EAGAIN) {
+        if (shard_append(s, rec, link) == -EAGAIN) {
             *blocked = true;
             break;
         }
@@ -118,8 +126,15 @@ static unsigned drain_ring(struct sb_shard *s, struct sb_ring_consumer *r, bool 
     }
     if (corrupt)
         s->corrupt_records++;
-    if (derived)
-        s->derived_received += n;
+    if (!link && !s->durable)
+        s->derived_received += n; /* durable: counted once the group is handled */
+    if (link && !s->durable) {
+        /* Memory only: appended means acknowledged. Relaxed load: only this shard writes it;
+         * the release store pairs with the producer's acquire load in sb_producer_flush(). */
+        atomic_store_explicit(&link->acknowledged,
+                              atomic_load_explicit(&link->acknowledged, memory_order_relaxed) + n,
+                              memory_order_release);
+    }
     return n;
 }
 
@@ -137,7 +152,7 @@ static bool drain_producers(struct sb_shard *s, size_t throttle_bytes)
         struct sb_producer_link *link = s->links[i];
         bool blocked = false;
         if (s->overflow_bytes <= throttle_bytes &&
-            drain_ring(s, &link->r, &blocked, false) > 0) {
+            drain_ring(s, &link->r, &blocked, link) > 0) {
             /* Plain release: producers never park waiting for space (they get -EAGAIN). */
             sb_ring_release(&link->r);
             work = true;
@@ -146,7 +161,7 @@ static bool drain_producers(struct sb_shard *s, size_t throttle_bytes)
         /* Acquire pairs with the seq_cst store in sb_producer_close(), made after the
          * producer's last commit: once closed is seen, an empty ring stays empty. */
         if (atomic_load_explicit(&link->closed, memory_order_acquire) &&
-            !sb_ring_peek(&link->r, NULL)) {
+            !sb_ring_peek(&link->r, NULL) && link->unsettled == 0) {
             sb_ring_release(&link->r);
             s->links[i] = s->links[--s->link_count];
             link_free(link);
@@ -167,7 +182,7 @@ static bool drain_shards(struct sb_shard *s)
     bool work = false;
     for (unsigned j = 0; j < s->shard_count; j++) {
         bool blocked;
-        if (drain_ring(s, &s->from_shard[j], &blocked, true) > 0) {
+        if (drain_ring(s, &s->from_shard[j], &blocked, NULL) > 0) {
             /* seq_cst release: shard j may be parked waiting for room (see flush_outboxes). */
             sb_ring_release_seq_cst(&s->from_shard[j]);
             sb_parker_wake(&s->bus->shards[j]->parker);
@@ -253,6 +268,11 @@ static bool deliver(struct sb_shard *s)
             struct sb_partition *part = cur->partition;
             const struct sb_stored_event *st;
             uint32_t len;
+            if (cur->on_disk) {
+                work |= sb_cursor_deliver_from_disk(s, sub, cur);
+                if (cur->on_disk || sub->blocked)
+                    continue;
+            }
             if (!part->log_ready)
                 continue;
             while ((st = sb_memlog_read(&part->log, &cur->at, &len))) {
@@ -316,10 +336,13 @@ static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
         if (!sb_ring_is_empty_seq_cst(&link->r)) {
             if (!link->r_blocked && s->overflow_bytes <= throttle_bytes)
                 return true;
-        } else if (atomic_load_explicit(&link->closed, memory_order_seq_cst)) {
+        } else if (atomic_load_explicit(&link->closed, memory_order_seq_cst) &&
+                   link->unsettled == 0) {
             return true;
         }
     }
+    if (s->durable && !s->in_flight && s->groups[s->acc].events)
+        return true;
     for (unsigned t = 0; t < s->shard_count; t++)
         if (s->to_shard[t].overflow_head && sb_ring_head_moved_seq_cst(&s->to_shard[t].w))
             return true;
@@ -327,6 +350,14 @@ static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
         if (s->subs[i]->blocked && sb_ring_head_moved_seq_cst(&s->subs[i]->w))
             return true;
     return false;
+}
+
+/* Parked with log writes in flight: sleep in io_uring, woken by a completion or the eventfd. */
+static void shard_wait_io(struct sb_shard *s)
+{
+    sb_log_writer_wait(&s->writer, -1);
+    /* Relaxed: see sb_parker_cancel(). */
+    atomic_store_explicit(&s->parker.parked, 0, memory_order_relaxed);
 }
 
 static void publish_counters(struct sb_shard *s)
@@ -345,6 +376,14 @@ void *sb_shard_main(void *arg)
     const size_t throttle_bytes = s->bus->ring_capacity;
     int64_t idle_since = 0;
     tls_shard = s;
+    s->now_ms = clock_ns(CLOCK_REALTIME) / 1000000;
+    s->start_result = s->durable ? sb_shard_log_init(s) : 0;
+    /* Release pairs with the acquire load in sb_bus_open(), which then reads start_result. */
+    atomic_store_explicit(&s->started, 1, memory_order_release);
+    if (s->start_result) {
+        tls_shard = NULL;
+        return NULL;
+    }
 
     for (;;) {
         s->now_ms = clock_ns(CLOCK_REALTIME) / 1000000;
@@ -357,6 +396,8 @@ void *sb_shard_main(void *arg)
         }
         work |= drain_shards(s);
         work |= drain_producers(s, throttle_bytes);
+        if (s->durable)
+            work |= sb_shard_log_step(s);
         work |= flush_outboxes(s);
         work |= deliver(s);
         publish_counters(s);
@@ -374,8 +415,11 @@ void *sb_shard_main(void *arg)
             sb_parker_prepare(&s->parker);
             if (has_work_seq_cst(s, throttle_bytes))
                 sb_parker_cancel(&s->parker);
+            else if (s->durable && s->in_flight)
+                shard_wait_io(s); /* until the group completes or a waker writes the eventfd */
             else
-                sb_parker_wait(&s->parker, -1);
+                sb_parker_wait(&s->parker,
+                               s->durable ? sb_shard_log_park_timeout_ns(s) : -1);
             idle_since = 0;
         } else {
             sb_cpu_relax();

@@ -24,6 +24,7 @@
 #include "memlog.h"
 #include "park.h"
 #include "ring.h"
+#include "log_writer.h"
 #include "topic.h"
 #include "wire.h"
 
@@ -34,17 +35,31 @@ struct sb_bus;
 struct sb_producer_link {
     alignas(SB_CACHE_GUARD) struct sb_ring_producer w; /* the producer's thread */
     alignas(SB_CACHE_GUARD) struct sb_ring_consumer r; /* the shard's thread */
-    bool r_blocked; /* shard's thread: the next record waits for a slow consumer */
-    /* Set by sb_producer_close(); the shard frees the link once it is set and the ring empty. */
+    bool r_blocked;     /* shard's thread: the next record has to wait (slow consumer, full
+                           write buffer) */
+    uint64_t unsettled; /* shard's thread: records taken but not yet acknowledged or failed */
+    /* Set by sb_producer_close(); the shard frees the link once it is set, the ring empty and
+     * every record settled. */
     alignas(SB_CACHE_GUARD) _Atomic bool closed;
+    /* Written by the shard (release), read by the producer (acquire) in sb_producer_flush()
+     * and sb_producer_stats(): events of this link acknowledged / failed so far, and the
+     * latest failure. */
+    alignas(SB_CACHE_GUARD) _Atomic uint64_t acknowledged;
+    _Atomic uint64_t failed;
+    _Atomic int last_error;
     void *ring_mem;
 };
 
 /** A consumer's position in one partition (owned by the shard). */
 struct sb_cursor {
     struct sb_partition *partition;
-    struct sb_memlog_cursor at;
+    struct sb_memlog_cursor at; /* in memory: position and offset; on disk: at.offset only */
     int64_t start_offset; /* events below it are skipped (a start offset not yet reached) */
+    /* Reading the partition's log on disk (it fell behind the memory window, or started
+     * below it): the segment (by base offset) and byte position of the batch to read next. */
+    bool on_disk;
+    int64_t disk_segment_base;
+    uint64_t disk_position;
 };
 
 /** One consumer's subscription on one shard: the ring to it and its cursors. */
@@ -69,6 +84,35 @@ struct sb_outbox {
     struct sb_ring_producer w;
     struct sb_overflow_node *overflow_head, *overflow_tail;
     size_t overflow_bytes;
+};
+
+/** A batch sealed into a group: written at @position of @fd once the group is submitted. */
+struct sb_sealed_batch {
+    struct sb_partition *part;
+    unsigned char *buf; /* in the group's half of the write buffer */
+    uint32_t len;
+    int32_t count;
+    int64_t base_offset; /* assigned at submit */
+    uint64_t position;
+    int fd;
+};
+
+/** How many records of a group came from one producer link (for its acknowledgements). */
+struct sb_link_share {
+    struct sb_producer_link *link;
+    uint64_t count;
+};
+
+/** A group commit: the batches gathered in one half of the write buffer. */
+struct sb_group {
+    unsigned char *arena;
+    size_t cap, used;
+    struct sb_sealed_batch *batches;
+    size_t batch_count, batch_cap;
+    struct sb_link_share *links;
+    size_t link_count, link_cap;
+    uint64_t derived; /* derived events in it (counted as received once handled) */
+    uint64_t events;
 };
 
 /** A request run on a shard's thread; the caller waits for result. */
@@ -114,6 +158,25 @@ struct sb_shard {
     uint64_t derived_sent, derived_received;
     uint64_t corrupt_records;            /* records that failed validation and were skipped */
 
+    /* --- the durable log (bus has a data_dir): see shard_log.c --- */
+    bool durable;
+    struct sb_log_writer writer;
+    struct sb_group groups[2];
+    unsigned acc;                        /* the group gathering; the other may be in flight */
+    bool in_flight;
+    struct sb_partition **open_parts;    /* partitions with an open batch in groups[acc] */
+    uint32_t open_count, open_cap;
+    int *retired_slots;                  /* file slots to release once the group completes */
+    uint32_t retired_count, retired_cap;
+    int *unsynced_slots;                 /* INTERVAL: files written since the last sync */
+    uint32_t unsynced_count, unsynced_cap;
+    int64_t last_sync_ms, last_retention_ms;
+    unsigned char *scratch;              /* disk reads for cursors */
+    size_t scratch_cap;
+    int group_error;                     /* the in-flight group failed before its I/O */
+    int start_result;                    /* the shard thread's set-up result */
+    _Atomic int started;                 /* 1 once start_result is set (release/acquire) */
+
     /* --- written by other threads --- */
     struct sb_parker parker;
     alignas(SB_CACHE_GUARD) _Atomic uint32_t control_pending;
@@ -147,6 +210,10 @@ void sb_shard_request_exit(struct sb_shard *shard);
  */
 int sb_outbox_push(struct sb_shard *s, unsigned target, const struct sb_wire_event *hdr,
                    const void *key, const void *value);
+
+/** sb_shard_run_handlers - hand @st, just appended to @part, to the partition's handlers. */
+void sb_shard_run_handlers(struct sb_shard *s, const struct sb_partition *part,
+                           const struct sb_stored_event *st);
 
 /** sb_partition_ensure_log - initialise @part's memory log (shard thread). 0 or -ENOMEM. */
 int sb_partition_ensure_log(struct sb_shard *shard, struct sb_partition *part);

@@ -74,6 +74,7 @@ static void topic_free(struct sb_topic *topic)
         struct sb_partition *part = &topic->partitions[p];
         if (part->log_ready)
             sb_memlog_destroy(&part->log);
+        sb_plog_close(part->plog);
         free(part->handlers);
         free(part->cursors);
     }
@@ -122,7 +123,8 @@ struct sb_topic *sb_topic_find(struct sb_topic_table *t, const char *name)
     }
 }
 
-static struct sb_topic *topic_new(const char *name, uint32_t id, uint32_t partitions)
+static struct sb_topic *topic_new(const char *name, uint32_t id, uint32_t partitions,
+                                  const struct sb_topic_config *cfg)
 {
     struct sb_topic *topic = calloc(1, sizeof(*topic));
     if (!topic)
@@ -137,15 +139,29 @@ static struct sb_topic *topic_new(const char *name, uint32_t id, uint32_t partit
     strcpy(topic->name, name);
     topic->id = id;
     topic->partition_count = partitions;
+    if (cfg)
+        topic->cfg = *cfg;
+    else
+        topic->cfg = (struct sb_topic_config){-1, -1};
     for (uint32_t p = 0; p < partitions; p++) {
         topic->partitions[p].topic = topic;
         topic->partitions[p].index = p;
+        topic->partitions[p].slot = -1;
+        topic->partitions[p].slot_fd = -1;
     }
     return topic;
 }
 
 int sb_topic_table_add(struct sb_topic_table *t, const char *name, uint32_t partitions,
-                       struct sb_topic **out)
+                       const struct sb_topic_config *cfg, struct sb_topic **out)
+{
+    return sb_topic_table_add_prepared(t, name, partitions, cfg, NULL, NULL, out);
+}
+
+int sb_topic_table_add_prepared(struct sb_topic_table *t, const char *name, uint32_t partitions,
+                                const struct sb_topic_config *cfg,
+                                int (*prepare)(struct sb_topic *topic, void *ctx), void *ctx,
+                                struct sb_topic **out)
 {
     if (!sb_topic_name_valid(name) || partitions == 0 || partitions > SB_MAX_PARTITIONS)
         return -EINVAL;
@@ -176,9 +192,14 @@ int sb_topic_table_add(struct sb_topic_table *t, const char *name, uint32_t part
         atomic_store_explicit(&t->index, bigger, memory_order_release);
         ix = bigger;
     }
-    topic = topic_new(name, t->count, partitions);
+    topic = topic_new(name, t->count, partitions, cfg);
     if (!topic) {
         rc = -ENOMEM;
+        goto out;
+    }
+    if (prepare && (rc = prepare(topic, ctx)) != 0) {
+        topic_free(topic);
+        topic = NULL;
         goto out;
     }
     /* Release pairs with the acquire load in sb_topic_by_id(). */

@@ -20,6 +20,8 @@
 
 #include "cacheline.h"
 #include "memlog.h"
+#include "partition_log.h"
+#include "record_batch.h"
 
 #define SB_MAX_TOPICS 65536u
 #define SB_MAX_PARTITIONS 65536u
@@ -43,12 +45,19 @@ struct sb_partition {
     struct sb_cursor **cursors; /* consumers' positions in this partition */
     uint32_t cursor_count;
     uint32_t cursor_cap;
+    /* The durable log (data_dir set): opened by the bus, then used by the owning shard only. */
+    struct sb_plog *plog;
+    int slot;                     /* the owning shard's io_uring file slot for slot_fd */
+    int slot_fd;                  /* the segment file registered in slot, -1 none */
+    struct sb_batch_builder batch; /* the open batch in the shard's gathering group */
+    bool batch_open;
 };
 
 struct sb_topic {
     char name[SB_TOPIC_NAME_MAX + 1];
     uint32_t id;
     uint32_t partition_count;
+    struct sb_topic_config cfg;
     struct sb_partition *partitions; /* partition_count entries */
 };
 
@@ -78,7 +87,16 @@ void sb_topic_table_destroy(struct sb_topic_table *t);
  * -EINVAL, -ENOSPC, -ENOMEM. Any thread.
  */
 int sb_topic_table_add(struct sb_topic_table *t, const char *name, uint32_t partitions,
-                       struct sb_topic **out);
+                       const struct sb_topic_config *cfg, struct sb_topic **out);
+
+/**
+ * sb_topic_table_add_prepared - like sb_topic_table_add(), but runs @prepare(topic, ctx) on the
+ * new topic (opening its partition logs) before publishing it; its error aborts the creation.
+ */
+int sb_topic_table_add_prepared(struct sb_topic_table *t, const char *name, uint32_t partitions,
+                                const struct sb_topic_config *cfg,
+                                int (*prepare)(struct sb_topic *topic, void *ctx), void *ctx,
+                                struct sb_topic **out);
 
 /** sb_topic_find - the topic named @name, or NULL. Any thread, lock-free. */
 struct sb_topic *sb_topic_find(struct sb_topic_table *t, const char *name);

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <shardbus.h>
+
 #include "record_batch.h"
 
 struct sb_log_config {
@@ -43,11 +45,9 @@ struct sb_log_config {
 /** sb_log_config_init - the defaults above. */
 void sb_log_config_init(struct sb_log_config *cfg);
 
-enum sb_log_level { SB_LOG_INFO, SB_LOG_WARN, SB_LOG_ERROR };
-
-/** Where recovery and retention report what they did (may be NULL: silent). */
+/** Where recovery and retention report what they did (fn may be NULL: silent). */
 struct sb_log_reporter {
-    void (*fn)(void *ctx, enum sb_log_level level, const char *message);
+    sb_log_fn fn;
     void *ctx;
 };
 

@@ -607,8 +607,13 @@ static void test_errors(void)
     struct sb_bus *bus = NULL;
     sb_config_init(&cfg);
     cfg.shards = 2;
-    cfg.data_dir = "/tmp/shardbus-not-yet";
-    CHECK_EQ(sb_bus_open(&cfg, &bus), -EOPNOTSUPP);
+    cfg.data_dir = "/tmp/shardbus-never-created";
+    cfg.durability = (enum sb_durability)7;
+    CHECK_EQ(sb_bus_open(&cfg, &bus), -EINVAL);
+    cfg.durability = SB_DURABILITY_BATCH;
+    cfg.write_buffer_bytes = 3 << 20; /* not a power of two */
+    CHECK_EQ(sb_bus_open(&cfg, &bus), -EINVAL);
+    cfg.write_buffer_bytes = 16 << 20;
     cfg.data_dir = NULL;
     cfg.ring_bytes = 5000;
     CHECK_EQ(sb_bus_open(&cfg, &bus), -EINVAL);

@@ -43,6 +43,23 @@ struct sb_producer;
 struct sb_consumer;
 struct sb_shard;
 
+/** How durable an acknowledged event is when the bus has a data_dir. */
+enum sb_durability {
+    /** Written to the log (the page cache), never forced to the disk by the bus. */
+    SB_DURABILITY_NONE = 0,
+    /** Each group commit is made durable with fdatasync before any event in it counts as
+     *  acknowledged. The default. */
+    SB_DURABILITY_BATCH = 1,
+    /** Acknowledged once written; the log is forced to the disk every fsync_interval_ms. */
+    SB_DURABILITY_INTERVAL = 2,
+};
+
+enum sb_log_level { SB_LOG_INFO = 0, SB_LOG_WARN = 1, SB_LOG_ERROR = 2 };
+
+/** Receives the bus's reports (recovery, retention, write errors): called from sb_bus_open()'s
+ *  thread during recovery and from shard threads afterwards; must not block or call the bus. */
+typedef void (*sb_log_fn)(void *ctx, enum sb_log_level level, const char *message);
+
 /** Longest topic name, as in Kafka. */
 #define SB_TOPIC_NAME_MAX 249
 
@@ -53,9 +70,29 @@ struct sb_config {
     /** CPU of each shard (array of `shards` entries); NULL = the CPUs this process may run on,
      *  in order, shard i on the (i mod count)-th of them. */
     const int *cpus;
-    /** NULL = memory only. Durable storage arrives with the durable log; until then a non-NULL
-     *  value makes sb_bus_open() fail with -EOPNOTSUPP rather than silently keep nothing. */
+    /** NULL = memory only. Otherwise the folder of the durable log (created if missing): one
+     *  folder per partition, "<topic>-<partition>", of Kafka segments; topic metadata in
+     *  "topics". Only one bus may open a data_dir at a time (flock). */
     const char *data_dir;
+    /** With data_dir: when an event counts as acknowledged. Default SB_DURABILITY_BATCH. */
+    enum sb_durability durability;
+    /** SB_DURABILITY_INTERVAL: how often the log is forced to the disk. Default 100 ms. */
+    unsigned fsync_interval_ms;
+    /** Size at which a partition's log rolls to a new segment. Default 64 MiB. */
+    uint64_t segment_bytes;
+    /** Default retention of new topics: whole old segments are deleted once a partition holds
+     *  more than retention_bytes, or once their newest event is older than retention_ms.
+     *  -1 = no limit (the defaults). */
+    int64_t retention_bytes;
+    int64_t retention_ms;
+    /** Bytes each shard gathers its log writes in (two halves: one being written while the
+     *  next fills). A power of two, at least 4 * max_event_bytes. Default 16 MiB. */
+    size_t write_buffer_bytes;
+    /** Use an SQPOLL kernel thread for each shard's io_uring (costs a core). Default 0. */
+    int sqpoll;
+    /** Reports (may be NULL). */
+    sb_log_fn log_fn;
+    void *log_ctx;
     /** Capacity in bytes of each SPSC ring (producer->shard, shard->shard, shard->consumer).
      *  A power of two, at least 4 KiB. Default 1 MiB. */
     size_t ring_bytes;
@@ -85,8 +122,10 @@ SB_API void sb_config_init(struct sb_config *cfg);
  * Returns 0, or:
  *   -EINVAL     a field out of range (ring_bytes not a power of two or below 4 KiB, a CPU number
  *               outside this process's affinity mask, max_event_bytes over its maximum)
- *   -EOPNOTSUPP data_dir is set (durable storage is not built yet)
+ *   -EBUSY      another bus (or server) has data_dir open
+ *   -EBADMSG    data_dir holds corruption recovery must not silently drop (log_fn says where)
  *   -ENOMEM     out of memory
+ *   other       a negative errno from the file system or io_uring (-EACCES, -ENOSPC, ...)
  *   other       the negative errno of a failed pthread_create
  * Any thread. Blocks until every shard thread runs.
  */
@@ -112,6 +151,22 @@ SB_API unsigned sb_bus_shards(const struct sb_bus *bus);
  * Any thread; takes the bus's metadata lock (not on any event's path), never waits for shards.
  */
 SB_API int sb_topic_create(struct sb_bus *bus, const char *name, unsigned partitions);
+
+/** Per-topic settings for sb_topic_create_with(). */
+struct sb_topic_config {
+    int64_t retention_bytes; /* -1 = no limit */
+    int64_t retention_ms;    /* -1 = no limit */
+};
+
+/** sb_topic_config_init - the bus's defaults (sb_config.retention_*). */
+SB_API void sb_topic_config_init(const struct sb_bus *bus, struct sb_topic_config *cfg);
+
+/**
+ * sb_topic_create_with - sb_topic_create() with per-topic settings (persisted with the topic).
+ * Also -ENOSPC / -EIO... when the topic's folders or the metadata file cannot be written.
+ */
+SB_API int sb_topic_create_with(struct sb_bus *bus, const char *name, unsigned partitions,
+                                const struct sb_topic_config *cfg);
 
 /**
  * sb_topic_partitions - number of partitions of topic @name, or -ENOENT.
@@ -151,13 +206,33 @@ SB_API int sb_publish_to(struct sb_producer *p, const char *topic, uint32_t part
                   size_t key_len, const void *value, size_t value_len);
 
 /**
- * sb_producer_flush - wait until every event this producer published has been appended to its
- * partition and its handlers have run.
+ * sb_producer_flush - wait until every event this producer published is acknowledged: appended
+ * to its partition, as durable as sb_config.durability promises when the bus has a data_dir,
+ * and handed to its handlers.
  * @timeout_ms: < 0 waits without limit.
- * Returns 0, or -ETIMEDOUT (some events are still queued; none are lost).
+ * Returns 0; -ETIMEDOUT (some events are still on their way; none are lost); or the error of
+ * a failed log write (-ENOSPC, -EIO, ...) when some of this producer's events could not be
+ * written since the last flush: those events were not acknowledged and are not in the log
+ * (sb_producer_stats() counts them); the bus stays up and later events are written again.
  * Only the producer's thread. Blocks (sleeps in short steps, never spins for long).
  */
 SB_API int sb_producer_flush(struct sb_producer *p, int timeout_ms);
+
+/** What happened to a producer's events so far. */
+struct sb_producer_stats {
+    uint64_t published;    /* sb_publish() calls that returned 0 */
+    uint64_t acknowledged; /* appended (and durable as configured) */
+    uint64_t failed;       /* not written: a log write failed (never acknowledged) */
+    int last_error;        /* the errno of the latest failure, negative; 0 if none */
+};
+
+/**
+ * sb_producer_stats - the producer's counters, without blocking: the way for a producer that
+ * must not block to learn what is acknowledged. Events of one partition settle (acknowledged
+ * or failed) in publish order, so a producer that publishes to one partition knows that its
+ * first `acknowledged + failed` events are settled. Only the producer's thread.
+ */
+SB_API void sb_producer_stats(struct sb_producer *p, struct sb_producer_stats *out);
 
 /**
  * sb_producer_close - close the producer. Events it already published are still appended and
@@ -187,9 +262,12 @@ struct sb_event {
  * sb_subscribe - a consumer of every partition of @topic.
  * @from_offset: SB_OFFSET_END, SB_OFFSET_BEGINNING, or an absolute offset applied to every
  *   partition (a partition whose next offset is below it delivers from that offset once reached).
+ *   With a data_dir, anything still in the log can be read: older events come from the disk,
+ *   then delivery switches to live events without a gap or a duplicate.
  * Returns 0, or -ENOENT (no such topic), -EINVAL (from_offset < -2), -ERANGE (an absolute offset
- * older than what some partition still retains; nothing subscribed), -ENOMEM, -EDEADLK (called
- * from a shard thread).
+ * older than what some partition still retains, i.e. below its log start offset after
+ * retention, or outside partition_memory_bytes without a data_dir; nothing subscribed), -ENOMEM,
+ * -EDEADLK (called from a shard thread).
  * Any thread. Blocks until every shard has registered the subscription, so any event published
  * after it returns is delivered.
  */

@@ -1,0 +1,650 @@
+/*
+ * shard_log.c - a shard's durable log (the bus has a data_dir).
+ *
+ * Group commit: events taken from the rings are encoded at once into per-partition Kafka record
+ * batches in one half of the shard's write buffer (the gathering group). When no group is being
+ * written, the gathering group is submitted: each batch gets its offsets and its place in the
+ * partition's log (sb_plog_reserve), and all of them are written with io_uring, then synced
+ * under SB_DURABILITY_BATCH, while the other half gathers the next group. When the group
+ * completes, its events are acknowledged to their producers, committed to the partitions' logs,
+ * appended to the memory windows, handed to the handlers and delivered to consumers, in that
+ * order: nothing is visible before it is as durable as promised. A failed group (a write error,
+ * a full disk) acknowledges nothing: its events fail back to their producers, the partitions'
+ * logs forget the reservations, and later groups are written as usual.
+ *
+ * Cursors whose consumer falls behind the memory window are moved to the log on disk, so a slow
+ * consumer never holds back the producers, and read batches from there (verifying each CRC)
+ * until they catch up with the memory window.
+ *
+ * Everything here runs on the shard's thread.
+ */
+#include "shard_log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "varint.h"
+
+/* Smallest piece of the write buffer a partition's batch starts with. */
+#define MIN_BATCH_BYTES (64u * 1024u)
+/* Registered files per shard. */
+#define MAX_FILE_SLOTS 1024u
+/* Batches a disk cursor reads per loop iteration, so one reader cannot stall the shard. */
+#define DISK_BATCHES_PER_TURN 8
+
+__attribute__((format(printf, 3, 4))) static void shard_report(struct sb_shard *s,
+                                                               enum sb_log_level level,
+                                                               const char *fmt, ...)
+{
+    if (!s->bus->cfg.log_fn)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    s->bus->cfg.log_fn(s->bus->cfg.log_ctx, level, msg);
+}
+
+static void group_reset(struct sb_group *g)
+{
+    g->used = 0;
+    g->batch_count = 0;
+    g->link_count = 0;
+    g->derived = 0;
+    g->events = 0;
+}
+
+int sb_shard_log_init(struct sb_shard *s)
+{
+    size_t bytes = s->bus->cfg.write_buffer_bytes;
+    int rc = sb_log_writer_init(&s->writer, bytes, MAX_FILE_SLOTS, s->parker.eventfd,
+                                s->bus->cfg.sqpoll != 0);
+    if (rc)
+        return rc;
+    for (int i = 0; i < 2; i++) {
+        s->groups[i].arena = s->writer.arena + (size_t)i * (bytes / 2);
+        s->groups[i].cap = bytes / 2;
+        group_reset(&s->groups[i]);
+    }
+    s->acc = 0;
+    s->last_sync_ms = s->last_retention_ms = s->now_ms;
+    return 0;
+}
+
+void sb_shard_log_destroy(struct sb_shard *s)
+{
+    if (!s->durable)
+        return;
+    sb_log_writer_destroy(&s->writer);
+    for (int i = 0; i < 2; i++) {
+        free(s->groups[i].batches);
+        free(s->groups[i].links);
+    }
+    free(s->open_parts);
+    free(s->retired_slots);
+    free(s->unsynced_slots);
+    free(s->scratch);
+}
+
+static int push_int(int **arr, uint32_t *count, uint32_t *cap, int v)
+{
+    for (uint32_t i = 0; i < *count; i++)
+        if ((*arr)[i] == v)
+            return 0;
+    if (*count == *cap) {
+        uint32_t ncap = *cap ? *cap * 2 : 16;
+        int *n = realloc(*arr, ncap * sizeof(int));
+        if (!n)
+            return -ENOMEM;
+        *arr = n;
+        *cap = ncap;
+    }
+    (*arr)[(*count)++] = v;
+    return 0;
+}
+
+/* Seal @part's open batch into the gathering group (offsets come at submit). */
+static int batch_seal(struct sb_shard *s, struct sb_partition *part)
+{
+    struct sb_group *g = &s->groups[s->acc];
+    struct sb_batch_builder *b = &part->batch;
+    size_t len = sb_batch_finish(b, 0, false);
+    /* Give the unused end back when this batch is the newest piece of the buffer. */
+    if (b->buf + b->cap == g->arena + g->used)
+        g->used -= b->cap - len;
+    if (g->batch_count == g->batch_cap) {
+        size_t cap = g->batch_cap ? g->batch_cap * 2 : 64;
+        struct sb_sealed_batch *nb = realloc(g->batches, cap * sizeof(*nb));
+        if (!nb)
+            return -ENOMEM;
+        g->batches = nb;
+        g->batch_cap = cap;
+    }
+    g->batches[g->batch_count++] = (struct sb_sealed_batch){
+        .part = part, .buf = b->buf, .len = (uint32_t)len, .count = b->count, .fd = -1};
+    part->batch_open = false;
+    return 0;
+}
+
+static int batch_start(struct sb_shard *s, struct sb_partition *part, size_t need)
+{
+    struct sb_group *g = &s->groups[s->acc];
+    size_t room = need + SB_BATCH_HEADER_BYTES;
+    if (room < MIN_BATCH_BYTES)
+        room = MIN_BATCH_BYTES;
+    if (g->cap - g->used < room) {
+        if (g->cap - g->used < need + SB_BATCH_HEADER_BYTES)
+            return -EAGAIN; /* this half is full: wait for the group in flight */
+        room = g->cap - g->used;
+    }
+    if (s->open_count == s->open_cap) {
+        uint32_t cap = s->open_cap ? s->open_cap * 2 : 16;
+        struct sb_partition **op = realloc(s->open_parts, cap * sizeof(*op));
+        if (!op)
+            return -EAGAIN;
+        s->open_parts = op;
+        s->open_cap = cap;
+    }
+    sb_batch_begin(&part->batch, g->arena + g->used, room);
+    g->used += room;
+    part->batch_open = true;
+    s->open_parts[s->open_count++] = part;
+    return 0;
+}
+
+static int share_add(struct sb_group *g, struct sb_producer_link *link)
+{
+    if (g->link_count && g->links[g->link_count - 1].link == link) {
+        g->links[g->link_count - 1].count++;
+        return 0;
+    }
+    for (size_t i = 0; i < g->link_count; i++) {
+        if (g->links[i].link == link) {
+            g->links[i].count++;
+            return 0;
+        }
+    }
+    if (g->link_count == g->link_cap) {
+        size_t cap = g->link_cap ? g->link_cap * 2 : 16;
+        struct sb_link_share *nl = realloc(g->links, cap * sizeof(*nl));
+        if (!nl)
+            return -ENOMEM;
+        g->links = nl;
+        g->link_cap = cap;
+    }
+    g->links[g->link_count++] = (struct sb_link_share){link, 1};
+    return 0;
+}
+
+int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
+                        const struct sb_wire_event *ev, struct sb_producer_link *link)
+{
+    struct sb_group *g = &s->groups[s->acc];
+    const void *key = (ev->flags & SB_WIRE_KEY_NULL) ? NULL : ev->bytes;
+    const void *value = (ev->flags & SB_WIRE_VALUE_NULL) ? NULL : ev->bytes + ev->key_len;
+    /* Room for the link's share first, so a failure leaves nothing half done. */
+    if (g->link_count == g->link_cap && link) {
+        size_t cap = g->link_cap ? g->link_cap * 2 : 16;
+        struct sb_link_share *nl = realloc(g->links, cap * sizeof(*nl));
+        if (!nl)
+            return -EAGAIN;
+        g->links = nl;
+        g->link_cap = cap;
+    }
+    if (!part->batch_open ||
+        sb_batch_add(&part->batch, s->now_ms, key, ev->key_len, value, ev->value_len) != 0) {
+        if (part->batch_open && batch_seal(s, part))
+            return -EAGAIN;
+        if (batch_start(s, part, sb_batch_record_bound(ev->key_len, ev->value_len)))
+            return -EAGAIN;
+        if (sb_batch_add(&part->batch, s->now_ms, key, ev->key_len, value, ev->value_len))
+            return -EAGAIN; /* cannot happen: the batch was sized for the record */
+    }
+    g->events++;
+    if (link) {
+        share_add(g, link);
+        link->unsettled++;
+    } else {
+        g->derived++;
+    }
+    return 0;
+}
+
+/* The io_uring file slot for @fd, the partition's current segment. A segment left behind by
+ * a roll keeps its slot until the group completes, and the group syncs it (see group_submit()). */
+static int slot_for(struct sb_shard *s, struct sb_partition *part, int fd)
+{
+    if (part->slot_fd == fd)
+        return part->slot;
+    int slot = sb_log_writer_file_add(&s->writer, fd);
+    if (slot < 0)
+        return slot;
+    if (part->slot >= 0)
+        push_int(&s->retired_slots, &s->retired_count, &s->retired_cap, part->slot);
+    part->slot = slot;
+    part->slot_fd = fd;
+    return slot;
+}
+
+/* Forget @part's registered file (its segment may be gone): the next batch registers again. */
+static void partition_release_slot(struct sb_shard *s, struct sb_partition *part)
+{
+    if (part->slot < 0)
+        return;
+    for (uint32_t i = 0; i < s->unsynced_count; i++) {
+        if (s->unsynced_slots[i] == part->slot) {
+            s->unsynced_slots[i] = s->unsynced_slots[--s->unsynced_count];
+            break;
+        }
+    }
+    sb_log_writer_file_remove(&s->writer, part->slot);
+    part->slot = -1;
+    part->slot_fd = -1;
+}
+
+static int group_submit(struct sb_shard *s)
+{
+    struct sb_group *g = &s->groups[s->acc];
+    const struct sb_config *cfg = &s->bus->cfg;
+    for (uint32_t i = 0; i < s->open_count; i++)
+        if (s->open_parts[i]->batch_open && batch_seal(s, s->open_parts[i]))
+            return -ENOMEM;
+    s->open_count = 0;
+    bool interval_due = cfg->durability == SB_DURABILITY_INTERVAL &&
+                        s->now_ms - s->last_sync_ms >= (int64_t)cfg->fsync_interval_ms;
+    if (g->batch_count == 0 && !(interval_due && s->unsynced_count))
+        return 0;
+    int group_error = 0;
+    for (size_t i = 0; i < g->batch_count; i++) {
+        struct sb_sealed_batch *b = &g->batches[i];
+        int fd;
+        int rc = group_error ? group_error
+                             : sb_plog_reserve(b->part->plog, b->len, b->count, &fd, &b->position,
+                                               &b->base_offset);
+        int slot = rc ? rc : slot_for(s, b->part, fd);
+        if (slot < 0) {
+            group_error = slot; /* the whole group fails: see group_complete() */
+            b->fd = -1;
+            continue;
+        }
+        b->fd = fd;
+        sb_batch_set_base_offset(b->buf, b->base_offset);
+        if (sb_log_writer_add(&s->writer, slot, b->position, b->buf, b->len))
+            group_error = -ENOMEM;
+        if (cfg->durability == SB_DURABILITY_INTERVAL)
+            push_int(&s->unsynced_slots, &s->unsynced_count, &s->unsynced_cap, slot);
+    }
+    /* A segment left behind by a roll is synced before its slot is released: a later interval
+     * sync could no longer reach it. */
+    bool sync = cfg->durability == SB_DURABILITY_BATCH || interval_due ||
+                (cfg->durability == SB_DURABILITY_INTERVAL && s->retired_count);
+    if (sync) {
+        for (uint32_t i = 0; i < s->unsynced_count; i++)
+            sb_log_writer_add_sync(&s->writer, s->unsynced_slots[i]);
+        s->unsynced_count = 0;
+        s->last_sync_ms = s->now_ms;
+    }
+    s->group_error = group_error;
+    int rc = sb_log_writer_submit(&s->writer, sync);
+    if (rc)
+        s->group_error = rc;
+    s->in_flight = true;
+    s->acc ^= 1;
+    return 0;
+}
+
+/* Move the memory cursors of @part that sit at the oldest retained event to the disk. */
+static void demote_oldest_cursors(struct sb_shard *s, struct sb_partition *part)
+{
+    uint64_t keep = UINT64_MAX;
+    for (uint32_t i = 0; i < part->cursor_count; i++)
+        if (!part->cursors[i]->on_disk && part->cursors[i]->at.pos < keep)
+            keep = part->cursors[i]->at.pos;
+    for (uint32_t i = 0; i < part->cursor_count; i++) {
+        struct sb_cursor *cur = part->cursors[i];
+        if (cur->on_disk || cur->at.pos != keep)
+            continue;
+        struct sb_plog_pos at;
+        cur->on_disk = true;
+        if (sb_plog_seek(part->plog, cur->at.offset, &at) == 0) {
+            cur->disk_segment_base = part->plog->segments[at.segment].base_offset;
+            cur->disk_position = at.position;
+        } else {
+            cur->disk_segment_base = part->plog->start_offset;
+            cur->disk_position = 0;
+        }
+    }
+    (void)s;
+}
+
+static uint64_t memory_keep_pos(const struct sb_partition *part)
+{
+    uint64_t keep = UINT64_MAX;
+    for (uint32_t i = 0; i < part->cursor_count; i++)
+        if (!part->cursors[i]->on_disk && part->cursors[i]->at.pos < keep)
+            keep = part->cursors[i]->at.pos;
+    return keep;
+}
+
+/* A written batch: into the memory window, then to the handlers. */
+static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
+{
+    struct sb_partition *part = b->part;
+    struct sb_record_iter it;
+    struct sb_record rec;
+    const char *why;
+    if (!part->log_ready || sb_record_iter_init(&it, b->buf, b->len))
+        return; /* out of memory for the window: the events stay readable from disk */
+    while (sb_record_next(&it, &rec, &why) == 1) {
+        uint32_t flags = (rec.key ? 0 : SB_WIRE_KEY_NULL) | (rec.value ? 0 : SB_WIRE_VALUE_NULL);
+        uint32_t key_len = rec.key_len < 0 ? 0 : (uint32_t)rec.key_len;
+        uint32_t value_len = rec.value_len < 0 ? 0 : (uint32_t)rec.value_len;
+        const struct sb_stored_event *st;
+        while (!(st = sb_memlog_append(&part->log, memory_keep_pos(part), part->index,
+                                       rec.timestamp_ms, flags, rec.key, key_len, rec.value,
+                                       value_len)))
+            demote_oldest_cursors(s, part);
+        if (part->handler_count)
+            sb_shard_run_handlers(s, part, st);
+    }
+}
+
+static void settle_links(struct sb_group *g, int error)
+{
+    for (size_t i = 0; i < g->link_count; i++) {
+        struct sb_producer_link *link = g->links[i].link;
+        uint64_t n = g->links[i].count;
+        link->unsettled -= n;
+        if (error) {
+            /* Release stores pair with the producer's acquire loads in sb_producer_flush()
+             * and sb_producer_stats(): last_error is stored before the count it explains. */
+            atomic_store_explicit(&link->last_error, error, memory_order_release);
+            atomic_store_explicit(&link->failed,
+                                  atomic_load_explicit(&link->failed, memory_order_relaxed) + n,
+                                  memory_order_release);
+        } else {
+            /* Relaxed load: only this shard writes the count. Release: see above. */
+            atomic_store_explicit(
+                &link->acknowledged,
+                atomic_load_explicit(&link->acknowledged, memory_order_relaxed) + n,
+                memory_order_release);
+        }
+    }
+}
+
+static void group_fail(struct sb_shard *s, struct sb_group *g, int error)
+{
+    /* Every partition of the group forgets its reservations; bytes already written past the
+     * committed end are cut so that a crash cannot bring back events reported as failed. */
+    for (size_t i = 0; i < g->batch_count; i++) {
+        struct sb_partition *part = g->batches[i].part;
+        struct sb_plog *plog = part->plog;
+        if (plog->reserved_offset == plog->next_offset)
+            continue;
+        /* abandon may close an empty segment; its fd number could come back for another file */
+        partition_release_slot(s, part);
+        sb_plog_abandon(plog);
+        struct sb_segment *last = &plog->segments[plog->segment_count - 1];
+        if (ftruncate(last->log_fd, (off_t)last->size) != 0)
+            shard_report(s, SB_LOG_ERROR, "%s partition %u: cannot cut failed writes: %s",
+                         plog->topic, plog->partition, strerror(errno));
+    }
+    shard_report(s, SB_LOG_ERROR,
+                 "shard %u: log write failed (%s): %" PRIu64
+                 " events not acknowledged, their producers are told",
+                 s->id, strerror(-error), g->events);
+    settle_links(g, error);
+}
+
+static void group_complete(struct sb_shard *s)
+{
+    struct sb_group *g = &s->groups[s->acc ^ 1];
+    int error = s->group_error ? s->group_error : s->writer.result;
+    if (error) {
+        group_fail(s, g, error);
+    } else {
+        /* Memory windows start where the log ends before this group (later than that, their
+         * offsets would run ahead of the log's). */
+        for (size_t i = 0; i < g->batch_count; i++)
+            sb_partition_ensure_log(s, g->batches[i].part);
+        for (size_t i = 0; i < g->batch_count; i++) {
+            const struct sb_sealed_batch *b = &g->batches[i];
+            struct sb_batch_info info;
+            const char *why;
+            sb_batch_parse_header(b->buf, b->len, &info, &why);
+            sb_plog_commit(b->part->plog, &info, b->position);
+        }
+        /* Acknowledge first: handlers may take a while, producers should not wait for them. */
+        settle_links(g, 0);
+        for (size_t i = 0; i < g->batch_count; i++)
+            publish_batch(s, &g->batches[i]);
+    }
+    /* Derived events count as received once handled (or failed): see bus_wait_quiet(). */
+    s->derived_received += g->derived;
+    for (uint32_t i = 0; i < s->retired_count; i++) {
+        for (uint32_t k = 0; k < s->unsynced_count; k++) {
+            if (s->unsynced_slots[k] == s->retired_slots[i]) {
+                s->unsynced_slots[k] = s->unsynced_slots[--s->unsynced_count];
+                break;
+            }
+        }
+        sb_log_writer_file_remove(&s->writer, s->retired_slots[i]);
+    }
+    s->retired_count = 0;
+    group_reset(g);
+    s->in_flight = false;
+}
+
+static void enforce_retention(struct sb_shard *s)
+{
+    struct sb_topic_table *t = &s->bus->topics;
+    for (uint32_t id = 0; id < SB_MAX_TOPICS; id++) {
+        struct sb_topic *topic = sb_topic_by_id(t, id);
+        if (!topic)
+            break;
+        if (topic->cfg.retention_bytes < 0 && topic->cfg.retention_ms < 0)
+            continue;
+        for (uint32_t p = 0; p < topic->partition_count; p++) {
+            struct sb_partition *part = &topic->partitions[p];
+            if (sb_partition_owner(topic, p, s->shard_count) != s->id || !part->plog)
+                continue;
+            int rc = sb_plog_enforce_retention(part->plog, s->now_ms);
+            if (rc < 0)
+                shard_report(s, SB_LOG_ERROR, "%s partition %u: retention: %s", topic->name, p,
+                             strerror(-rc));
+        }
+    }
+}
+
+bool sb_shard_log_step(struct sb_shard *s)
+{
+    bool work = false;
+    if (s->in_flight && sb_log_writer_poll(&s->writer) == 1) {
+        group_complete(s);
+        work = true;
+    }
+    if (!s->in_flight) {
+        struct sb_group *g = &s->groups[s->acc];
+        const struct sb_config *cfg = &s->bus->cfg;
+        bool interval_due = cfg->durability == SB_DURABILITY_INTERVAL && s->unsynced_count &&
+                            s->now_ms - s->last_sync_ms >= (int64_t)cfg->fsync_interval_ms;
+        if (g->events || interval_due) {
+            group_submit(s);
+            work = true;
+        }
+    }
+    if (s->now_ms - s->last_retention_ms >= 1000) {
+        s->last_retention_ms = s->now_ms;
+        enforce_retention(s);
+    }
+    return work;
+}
+
+bool sb_shard_log_pending(const struct sb_shard *s)
+{
+    return s->in_flight || s->groups[s->acc].events;
+}
+
+int64_t sb_shard_log_park_timeout_ns(const struct sb_shard *s)
+{
+    if (s->bus->cfg.durability == SB_DURABILITY_INTERVAL && s->unsynced_count)
+        return (int64_t)s->bus->cfg.fsync_interval_ms * 1000000;
+    return s->now_ms - s->last_retention_ms < 1000 ? -1 : 0;
+}
+
+int sb_cursor_place(struct sb_shard *s, struct sb_partition *part, int64_t from_offset,
+                    struct sb_cursor *cur)
+{
+    int rc = sb_partition_ensure_log(s, part);
+    if (rc)
+        return rc;
+    cur->partition = part;
+    cur->start_offset = 0;
+    cur->on_disk = false;
+    int64_t first = part->plog ? part->plog->start_offset : part->log.first_offset;
+    int64_t offset;
+    if (from_offset == SB_OFFSET_END) {
+        cur->at = sb_memlog_end(&part->log);
+        return 0;
+    } else if (from_offset == SB_OFFSET_BEGINNING) {
+        offset = first;
+    } else {
+        offset = from_offset;
+        cur->start_offset = from_offset;
+        if (offset < first)
+            return -ERANGE;
+    }
+    if (offset >= part->log.first_offset || !part->plog)
+        return sb_memlog_seek(&part->log, offset, &cur->at);
+    /* Older than the memory window: start on disk. */
+    struct sb_plog_pos at;
+    rc = sb_plog_seek(part->plog, offset, &at);
+    if (rc)
+        return rc == -ENODATA ? sb_memlog_seek(&part->log, offset, &cur->at) : rc;
+    cur->on_disk = true;
+    cur->at.offset = offset;
+    cur->at.pos = 0;
+    cur->disk_segment_base = part->plog->segments[at.segment].base_offset;
+    cur->disk_position = at.position;
+    return 0;
+}
+
+/* Read the batch at the cursor's place into s->scratch: its length, 0 at the end, -errno. */
+static int read_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const struct sb_segment *seg,
+                           struct sb_batch_info *info)
+{
+    unsigned char header[SB_BATCH_HEADER_BYTES];
+    const char *why = NULL;
+    ssize_t n = pread(seg->log_fd, header, sizeof(header), (off_t)cur->disk_position);
+    if (n < 0)
+        return -errno;
+    int rc = sb_batch_parse_header(header, (size_t)n, info, &why);
+    uint32_t total = n == (ssize_t)sizeof(header)
+                         ? sb_be32_get(header + SB_BATCH_LENGTH_OFFSET) + SB_BATCH_LOG_OVERHEAD
+                         : 0;
+    if (rc == 0 || (rc == -EAGAIN && total && cur->disk_position + total <= seg->size)) {
+        if (total > s->scratch_cap) {
+            unsigned char *buf = realloc(s->scratch, total);
+            if (!buf)
+                return -ENOMEM;
+            s->scratch = buf;
+            s->scratch_cap = total;
+        }
+        n = pread(seg->log_fd, s->scratch, total, (off_t)cur->disk_position);
+        if (n < 0)
+            return -errno;
+        rc = sb_batch_validate(s->scratch, (size_t)n, info, &why);
+    }
+    if (rc) {
+        char name[64];
+        sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
+        shard_report(s, SB_LOG_ERROR,
+                     "%s partition %u: %s/%s: cannot serve the batch at byte %" PRIu64 ": %s",
+                     cur->partition->topic->name, cur->partition->index,
+                     cur->partition->plog->dir, name, cur->disk_position, why ? why : "read");
+        return -EBADMSG;
+    }
+    return (int)info->total_bytes;
+}
+
+bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub,
+                                 struct sb_cursor *cur)
+{
+    struct sb_partition *part = cur->partition;
+    struct sb_plog *plog = part->plog;
+    bool work = false;
+    for (int turn = 0; turn < DISK_BATCHES_PER_TURN; turn++) {
+        if (cur->at.offset >= part->log.first_offset) {
+            /* Caught up with the memory window: continue from memory. */
+            cur->on_disk = false;
+            sb_memlog_seek(&part->log, cur->at.offset, &cur->at);
+            return true;
+        }
+        if (cur->at.offset < plog->start_offset) {
+            shard_report(s, SB_LOG_WARN,
+                         "%s partition %u: retention deleted offsets %" PRId64 "..%" PRId64
+                         " before a consumer read them; it continues at %" PRId64,
+                         part->topic->name, part->index, cur->at.offset,
+                         plog->start_offset - 1, plog->start_offset);
+            cur->at.offset = plog->start_offset;
+            cur->disk_segment_base = plog->start_offset;
+            cur->disk_position = 0;
+        }
+        size_t i = 0;
+        while (i < plog->segment_count && plog->segments[i].base_offset != cur->disk_segment_base)
+            i++;
+        if (i == plog->segment_count)
+            return work; /* cannot happen: segments are found by their base */
+        const struct sb_segment *seg = &plog->segments[i];
+        if (cur->disk_position >= seg->size) {
+            if (i + 1 == plog->segment_count)
+                return work;
+            cur->disk_segment_base = plog->segments[i + 1].base_offset;
+            cur->disk_position = 0;
+            continue;
+        }
+        struct sb_batch_info info;
+        int len = read_disk_batch(s, cur, seg, &info);
+        if (len <= 0)
+            return work; /* reported; never serve what does not verify */
+        struct sb_record_iter it;
+        struct sb_record rec;
+        const char *why;
+        sb_record_iter_init(&it, s->scratch, (size_t)len);
+        while (sb_record_next(&it, &rec, &why) == 1) {
+            if (rec.offset < cur->at.offset)
+                continue;
+            if (rec.offset >= cur->start_offset) {
+                uint32_t key_len = rec.key_len < 0 ? 0 : (uint32_t)rec.key_len;
+                uint32_t value_len = rec.value_len < 0 ? 0 : (uint32_t)rec.value_len;
+                size_t need = sizeof(struct sb_stored_event) + key_len + value_len;
+                struct sb_stored_event *st = sb_ring_claim(&sub->w, need, SB_WIRE_DELIVERY);
+                if (!st) {
+                    sub->blocked = true;
+                    return work;
+                }
+                st->partition = part->index;
+                st->key_len = key_len;
+                st->value_len = value_len;
+                st->flags = (rec.key ? 0 : SB_WIRE_KEY_NULL) | (rec.value ? 0 : SB_WIRE_VALUE_NULL);
+                st->offset = rec.offset;
+                st->timestamp_ms = rec.timestamp_ms;
+                if (key_len)
+                    memcpy(st->bytes, rec.key, key_len);
+                if (value_len)
+                    memcpy(st->bytes + key_len, rec.value, value_len);
+            }
+            cur->at.offset = rec.offset + 1;
+            work = true;
+        }
+        cur->disk_position += (uint64_t)len;
+    }
+    return work;
+}

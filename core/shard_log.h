@@ -1,0 +1,52 @@
+/*
+ * shard_log.h - the durable side of a shard (bus with a data_dir): group commit of record
+ * batches through the shard's io_uring, acknowledgements, and cursors that read the log on disk.
+ * See shard_log.c. Every function runs on the shard's thread.
+ */
+#ifndef SB_SHARD_LOG_H
+#define SB_SHARD_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shard.h"
+
+/** sb_shard_log_init - the shard's io_uring and write buffer. 0 or a negative errno. */
+int sb_shard_log_init(struct sb_shard *s);
+
+/** sb_shard_log_destroy - after the shard stopped with nothing in flight. */
+void sb_shard_log_destroy(struct sb_shard *s);
+
+/**
+ * sb_shard_log_append - encode @ev into @part's batch in the gathering group (@link: the
+ * producer it came from, NULL for a derived event). Returns 0, or -EAGAIN when the gathering
+ * half of the write buffer is full (retry after the group in flight completes).
+ */
+int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
+                        const struct sb_wire_event *ev, struct sb_producer_link *link);
+
+/** sb_shard_log_step - complete the group in flight, submit the gathering one, enforce
+ *  retention once a second. Returns true when it did something. */
+bool sb_shard_log_step(struct sb_shard *s);
+
+/** sb_shard_log_pending - a group is in flight or events are gathered. */
+bool sb_shard_log_pending(const struct sb_shard *s);
+
+/** sb_shard_log_park_timeout_ns - how long the shard may sleep (-1: until woken). */
+int64_t sb_shard_log_park_timeout_ns(const struct sb_shard *s);
+
+/**
+ * sb_cursor_place - put @cur at @from_offset (SB_OFFSET_END, SB_OFFSET_BEGINNING or absolute)
+ * in @part: in the memory window, or on disk when older. Returns 0 or -ERANGE (below what the
+ * partition retains), -ENOMEM.
+ */
+int sb_cursor_place(struct sb_shard *s, struct sb_partition *part, int64_t from_offset,
+                    struct sb_cursor *cur);
+
+/** sb_cursor_deliver_from_disk - copy events from the log on disk into @sub's ring (a few
+ *  batches at most); moves the cursor back to memory once it reaches the window. Returns true
+ *  when it made progress; sets sub->blocked when the ring is full. */
+bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub,
+                                 struct sb_cursor *cur);
+
+#endif /* SB_SHARD_LOG_H */
