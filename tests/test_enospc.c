@@ -1,0 +1,158 @@
+/*
+ * test_enospc.c - a full disk: on a small tmpfs this test mounts itself, a producer publishes
+ * and flushes event by event until the disk is full. The events that could not be written fail
+ * with -ENOSPC (and are counted as failed), the bus stays up, and once space returns appends
+ * resume. After a reopen the log holds exactly the acknowledged events, in order, byte for byte.
+ * Skipped (exit 77) where the machine cannot mount a tmpfs (not root, no mount namespace).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <shardbus.h>
+
+#include "check.h"
+
+#define EVENT_BYTES 1000
+#define MAX_EVENTS 20000
+
+static void make_value(uint64_t seq, unsigned char *v)
+{
+    memcpy(v, &seq, 8);
+    for (size_t i = 8; i < EVENT_BYTES; i++)
+        v[i] = (unsigned char)test_mix64(seq * 4096 + i);
+}
+
+static struct sb_bus *open_bus(const char *dir)
+{
+    struct sb_config cfg;
+    sb_config_init(&cfg);
+    cfg.shards = 2;
+    cfg.data_dir = dir;
+    cfg.segment_bytes = 128 * 1024;
+    cfg.write_buffer_bytes = 1 << 20;
+    struct sb_bus *bus;
+    int rc = sb_bus_open(&cfg, &bus);
+    if (rc) {
+        fprintf(stderr, "sb_bus_open(%s): %s\n", dir, strerror(-rc));
+        abort();
+    }
+    return bus;
+}
+
+static int fill_file(const char *path, size_t bytes)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -errno;
+    static char block[64 * 1024];
+    memset(block, 0xee, sizeof(block));
+    for (size_t done = 0; done < bytes; done += sizeof(block))
+        if (write(fd, block, sizeof(block)) < 0)
+            break; /* full: that is the point */
+    close(fd);
+    return 0;
+}
+
+int main(void)
+{
+    char mnt[] = "/tmp/sb-enospc-XXXXXX";
+    CHECK(mkdtemp(mnt));
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=3m") != 0) {
+        fprintf(stderr, "test_enospc: cannot mount a tmpfs here (%s): skipped\n", strerror(errno));
+        rmdir(mnt);
+        return TEST_SKIP;
+    }
+    char dir[128], filler[128];
+    snprintf(dir, sizeof(dir), "%s/data", mnt);
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    struct sb_bus *bus = open_bus(dir);
+    CHECK_EQ(sb_topic_create(bus, "ledger", 1), 0);
+    /* Leave about 1 MiB free. */
+    CHECK_EQ(fill_file(filler, 2 * 1024 * 1024 - 64 * 1024), 0);
+
+    struct sb_producer *p;
+    CHECK_EQ(sb_producer_open(bus, &p), 0);
+    static unsigned char acked[MAX_EVENTS];
+    unsigned char v[EVENT_BYTES];
+    uint64_t seq = 0, n_acked = 0, n_failed = 0;
+    bool freed = false;
+    uint64_t after_free = 0;
+    while (seq < MAX_EVENTS && after_free < 300) {
+        make_value(seq, v);
+        int rc;
+        while ((rc = sb_publish(p, "ledger", NULL, 0, v, EVENT_BYTES)) == -EAGAIN)
+            ;
+        CHECK_EQ(rc, 0);
+        rc = sb_producer_flush(p, 10000);
+        if (rc == 0) {
+            acked[seq] = 1;
+            n_acked++;
+        } else {
+            CHECK_EQ(rc, -ENOSPC);
+            n_failed++;
+        }
+        seq++;
+        if (freed)
+            after_free++;
+        /* After a run of failures, give the space back: appends must resume. */
+        if (!freed && n_failed >= 20) {
+            CHECK_EQ(unlink(filler), 0);
+            freed = true;
+        }
+    }
+    CHECK(freed);
+    CHECK(n_failed >= 20);
+    struct sb_producer_stats st;
+    sb_producer_stats(p, &st);
+    CHECK_EQ(st.published, seq);
+    CHECK_EQ(st.acknowledged, n_acked);
+    CHECK_EQ(st.failed, n_failed);
+    CHECK_EQ(st.last_error, -ENOSPC);
+    /* The last 300 after freeing space were all written. */
+    for (uint64_t i = seq - 300; i < seq; i++)
+        CHECK_EQ(acked[i], 1);
+    sb_producer_close(p);
+    CHECK_EQ(sb_bus_close(bus), 0);
+
+    /* Reopen: exactly the acknowledged events, in order. */
+    bus = open_bus(dir);
+    struct sb_consumer *c;
+    CHECK_EQ(sb_subscribe(bus, "ledger", SB_OFFSET_BEGINNING, &c), 0);
+    struct sb_event evs[64];
+    uint64_t next = 0;
+    int64_t offset = 0;
+    int n;
+    while ((n = sb_poll(c, evs, 64, 300)) > 0) {
+        for (int i = 0; i < n; i++) {
+            uint64_t s;
+            CHECK_EQ(evs[i].value_len, EVENT_BYTES);
+            memcpy(&s, evs[i].value, 8);
+            while (next < seq && !acked[next])
+                next++; /* failed events are not in the log */
+            CHECK_EQ(s, next);
+            make_value(s, v);
+            CHECK_MEM(evs[i].value, v, EVENT_BYTES);
+            CHECK_EQ(evs[i].offset, offset);
+            offset++;
+            next++;
+        }
+    }
+    while (next < seq && !acked[next])
+        next++;
+    CHECK_EQ(next, seq);
+    CHECK_EQ((uint64_t)offset, n_acked);
+    sb_consumer_close(c);
+    CHECK_EQ(sb_bus_close(bus), 0);
+    CHECK_EQ(umount(mnt), 0);
+    rmdir(mnt);
+    printf("test_enospc: %llu acknowledged, %llu failed with ENOSPC, appends resumed; the log "
+           "holds exactly the acknowledged events\n",
+           (unsigned long long)n_acked, (unsigned long long)n_failed);
+    return 0;
+}
