@@ -18,13 +18,13 @@
  * the producer can run ahead; its bytes in flight are twice the others'. The 100-byte records
  * (112 ring bytes each) use the same 1 MiB ring, about 9362 records.
  *
- * The *_localhandle variants run the same shardbus loops on local copies of the producer and
- * consumer handles instead of the handles in the heap: same ring, same code, but the compiler
- * may keep the handle's positions in registers (a heap handle may alias the payload bytes the
- * loop writes, and the atomics in sb_ring_commit()/sb_ring_release() order memory that escaped,
- * so each call re-loads and re-stores the fields). One at a time, those few extra instructions
- * decide whether the consumer catches up with the producer and then pays a cross-core miss on
- * `tail` for every item; the gap between the two variants shows it.
+ * BM_sb_ring_u64_one / _batch256 use the ring's copy-in/copy-out calls (sb_ring_write_n,
+ * sb_ring_read_n), the counterpart of Boost's push/pop: they keep the ring positions in
+ * registers across the copies. The *_claim variants use zero-copy claim/commit and
+ * peek/advance/release on the handles in the heap: each write into claimed memory may alias the
+ * handle, so the compiler re-loads and re-stores its fields per item. One at a time, those few
+ * extra instructions decide whether the consumer catches up with the producer and then pays a
+ * cross-core miss on `tail` for every item; the gap between the two shows it.
  *
  * BM_boost_spsc_16B_batch256 is an extra baseline: Boost batched with 16-byte items (the bytes a
  * shardbus record of 8 payload bytes occupies), separating the cost of the record header's bytes
@@ -142,7 +142,7 @@ void run_pair(benchmark::State &state, Produce produce, Consume consume)
 
 /* --- shardbus ring --- */
 
-void sb_ring_u64(benchmark::State &state, unsigned batch, bool local_handle)
+void sb_ring_u64(benchmark::State &state, unsigned batch, bool copy_api)
 {
     struct bench_sb_ring *r = bench_sb_ring_new(kSbRingBytes);
     if (!r) {
@@ -152,32 +152,49 @@ void sb_ring_u64(benchmark::State &state, unsigned batch, bool local_handle)
     run_pair(
         state,
         [&](uint64_t first, uint64_t n) {
-            bench_sb_produce_u64(r, first, n, batch, local_handle);
+            bench_sb_produce_u64(r, first, n, batch, copy_api);
         },
         [&](uint64_t first, uint64_t n) {
-            bench_sb_consume_u64(r, first, n, batch, local_handle);
+            bench_sb_consume_u64(r, first, n, batch, copy_api);
         });
     bench_sb_ring_free(r);
 }
 
+/* Copy-in/copy-out (sb_ring_write / sb_ring_read_n): the counterpart of Boost's push/pop. */
 void BM_sb_ring_u64_one(benchmark::State &state)
-{
-    sb_ring_u64(state, 1, false);
-}
-
-void BM_sb_ring_u64_batch256(benchmark::State &state)
-{
-    sb_ring_u64(state, kBatch, false);
-}
-
-void BM_sb_ring_u64_one_localhandle(benchmark::State &state)
 {
     sb_ring_u64(state, 1, true);
 }
 
-void BM_sb_ring_u64_batch256_localhandle(benchmark::State &state)
+void BM_sb_ring_u64_batch256(benchmark::State &state)
 {
     sb_ring_u64(state, kBatch, true);
+}
+
+/* Batches as records: 256 items in one record. */
+void BM_sb_ring_u64_batchrec256(benchmark::State &state)
+{
+    struct bench_sb_ring *r = bench_sb_ring_new(kSbRingBytes);
+    if (!r) {
+        state.SkipWithError("bench_sb_ring_new failed");
+        return;
+    }
+    run_pair(
+        state,
+        [&](uint64_t first, uint64_t n) { bench_sb_produce_u64_batchrec(r, first, n, kBatch); },
+        [&](uint64_t first, uint64_t n) { bench_sb_consume_u64_batchrec(r, first, n); });
+    bench_sb_ring_free(r);
+}
+
+/* Zero-copy claim/commit on the heap handle. */
+void BM_sb_ring_u64_claim_one(benchmark::State &state)
+{
+    sb_ring_u64(state, 1, false);
+}
+
+void BM_sb_ring_u64_claim_batch256(benchmark::State &state)
+{
+    sb_ring_u64(state, kBatch, false);
 }
 
 void sb_ring_rec100(benchmark::State &state, unsigned batch)
@@ -341,8 +358,9 @@ SB_RING_BENCH(BM_ck_ring_u64_one);
 SB_RING_BENCH(BM_sb_ring_u64_batch256);
 SB_RING_BENCH(BM_boost_spsc_u64_batch256);
 SB_RING_BENCH(BM_boost_spsc_16B_batch256);
-SB_RING_BENCH(BM_sb_ring_u64_one_localhandle);
-SB_RING_BENCH(BM_sb_ring_u64_batch256_localhandle);
+SB_RING_BENCH(BM_sb_ring_u64_batchrec256);
+SB_RING_BENCH(BM_sb_ring_u64_claim_one);
+SB_RING_BENCH(BM_sb_ring_u64_claim_batch256);
 SB_RING_BENCH(BM_sb_ring_rec100_one);
 SB_RING_BENCH(BM_sb_ring_rec100_batch256);
 

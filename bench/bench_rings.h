@@ -47,14 +47,20 @@ struct bench_sb_ring;
 struct bench_sb_ring *bench_sb_ring_new(uint64_t capacity);
 void bench_sb_ring_free(struct bench_sb_ring *r);
 
-/** 8-byte items, one record each (16 ring bytes: 8-byte header + 8-byte payload). @batch = 1:
- *  claim + commit per item / peek + advance + release per item; @batch > 1: up to @batch claims
- *  per commit / up to @batch reads per release. @local_handle: run on a local copy of the
- *  handle rather than on the one in the heap (see bench_sb_ring.c). */
+/** 8-byte items, one record each (16 ring bytes: 8-byte header + 8-byte payload), batch <= 256.
+ *  @copy_api: sb_ring_write_n() / sb_ring_read_n() of up to @batch items per call (like Boost's
+ *  push/pop); otherwise zero-copy: @batch = 1 is claim + commit per item / peek + advance +
+ *  release per item, @batch > 1 up to @batch claims per commit / reads per release. */
 void bench_sb_produce_u64(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch,
-                          bool local_handle);
+                          bool copy_api);
 void bench_sb_consume_u64(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch,
-                          bool local_handle);
+                          bool copy_api);
+
+/** 8-byte items, @batch of them per record (one claim + memcpy + commit per batch; the consumer
+ *  checks every item of a record and releases it). */
+void bench_sb_produce_u64_batchrec(struct bench_sb_ring *r, uint64_t first, uint64_t n,
+                                   unsigned batch);
+void bench_sb_consume_u64_batchrec(struct bench_sb_ring *r, uint64_t first, uint64_t n);
 
 /** 100-byte records (112 ring bytes): claim 100 bytes, memcpy a 100-byte message (sequence number
  *  in its first and last 8 bytes), commit; the consumer checks the length, both sequence copies

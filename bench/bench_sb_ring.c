@@ -18,6 +18,7 @@
 
 #define BENCH_TYPE_U64 1u
 #define BENCH_TYPE_REC 2u
+#define BENCH_MAX_BATCH 256u
 
 struct bench_sb_ring {
     /* Each handle on its own cache lines: one is the producer thread's, one the consumer's. */
@@ -203,34 +204,118 @@ consume_rec(struct sb_ring_consumer *c, uint64_t first, uint64_t n, unsigned bat
     }
 }
 
-/*
- * @local_handle: work on a copy of the handle in a local variable (written back at the end)
- * instead of on the handle in the heap. The ring's code is the same; only what the compiler may
- * keep in registers differs (the heap handle could alias the payload bytes, and every atomic
- * is a compiler barrier for memory that escaped), see bench_ring.cc.
- */
-void bench_sb_produce_u64(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch,
-                          bool local_handle)
+/* Copy-in/copy-out API (sb_ring_write_n / sb_ring_read_n): up to @batch 8-byte items per
+ * call, one commit / one release per call. */
+static inline __attribute__((always_inline)) void
+produce_u64_copy(struct sb_ring_producer *p, uint64_t first, uint64_t n, unsigned batch)
 {
-    if (local_handle) {
-        struct sb_ring_producer p = r->prod;
-        BENCH_DISPATCH(produce_u64, &p, first, n, batch);
-        r->prod = p;
-    } else {
-        BENCH_DISPATCH(produce_u64, &r->prod, first, n, batch);
+    uint64_t buf[BENCH_MAX_BATCH];
+    const uint64_t end = first + n;
+    uint64_t seq = first;
+    while (seq < end) {
+        const uint64_t lim = end - seq < batch ? end - seq : batch;
+        for (uint64_t k = 0; k < lim; k++)
+            buf[k] = seq + k;
+        const size_t w = sb_ring_write_n(p, BENCH_TYPE_U64, buf, sizeof(uint64_t), lim);
+        if (w)
+            seq += w;
+        else
+            bench_relax();
     }
 }
 
-void bench_sb_consume_u64(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch,
-                          bool local_handle)
+static inline __attribute__((always_inline)) void
+consume_u64_copy(struct sb_ring_consumer *c, uint64_t first, uint64_t n, unsigned batch)
 {
-    if (local_handle) {
-        struct sb_ring_consumer c = r->cons;
-        BENCH_DISPATCH(consume_u64, &c, first, n, batch);
-        r->cons = c;
-    } else {
-        BENCH_DISPATCH(consume_u64, &r->cons, first, n, batch);
+    uint64_t buf[BENCH_MAX_BATCH];
+    const uint64_t end = first + n;
+    uint64_t seq = first;
+    bool corrupt = false;
+    while (seq < end) {
+        const uint64_t lim = end - seq < batch ? end - seq : batch;
+        const size_t got = sb_ring_read_n(c, BENCH_TYPE_U64, buf, sizeof(uint64_t), lim, &corrupt);
+        if (corrupt)
+            bench_fail("sb ring u64 copy: corrupt ring at position", 0, c->read);
+        for (size_t k = 0; k < got; k++)
+            if (buf[k] != seq + k)
+                bench_fail("sb ring u64 copy: sequence", seq + k, buf[k]);
+        if (got)
+            seq += got;
+        else
+            bench_relax();
     }
+}
+
+/* Batches as records: each record carries @batch 8-byte items (one claim, one memcpy, one
+ * commit; the consumer checks every item of the record, then releases). */
+void bench_sb_produce_u64_batchrec(struct bench_sb_ring *r, uint64_t first, uint64_t n,
+                                   unsigned batch)
+{
+    struct sb_ring_producer *p = &r->prod;
+    uint64_t buf[BENCH_MAX_BATCH];
+    const uint64_t end = first + n;
+    uint64_t seq = first;
+    while (seq < end) {
+        const uint64_t lim = end - seq < batch ? end - seq : batch;
+        for (uint64_t k = 0; k < lim; k++)
+            buf[k] = seq + k;
+        if (sb_ring_write(p, BENCH_TYPE_U64, buf, lim * sizeof(uint64_t)))
+            seq += lim;
+        else
+            bench_relax();
+    }
+}
+
+void bench_sb_consume_u64_batchrec(struct bench_sb_ring *r, uint64_t first, uint64_t n)
+{
+    struct sb_ring_consumer *c = &r->cons;
+    const uint64_t end = first + n;
+    uint64_t seq = first;
+    bool corrupt = false;
+    while (seq < end) {
+        const struct sb_ring_record *rec = sb_ring_peek(c, &corrupt);
+        if (corrupt)
+            bench_fail("sb ring batch record: corrupt ring at position", 0, c->read);
+        if (!rec) {
+            bench_relax();
+            continue;
+        }
+        if (rec->type != BENCH_TYPE_U64 || rec->length % sizeof(uint64_t))
+            bench_fail("sb ring batch record: length", 0, rec->length);
+        const size_t items = rec->length / sizeof(uint64_t);
+        for (size_t k = 0; k < items; k++) {
+            uint64_t v;
+            memcpy(&v, rec->payload + k * sizeof(v), sizeof(v));
+            if (v != seq + k)
+                bench_fail("sb ring batch record: sequence", seq + k, v);
+        }
+        seq += items;
+        sb_ring_advance(c, rec);
+        sb_ring_release(c);
+    }
+}
+
+/*
+ * @copy_api: the copy-in/copy-out calls (sb_ring_write_n / sb_ring_read_n), whose positions stay
+ * in registers; otherwise zero-copy claim/commit and peek/advance/release, where every write
+ * into claimed memory may alias the (heap) handle, so the compiler reloads it per item.
+ */
+void bench_sb_produce_u64(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch,
+                          bool copy_api)
+{
+    if (copy_api)
+        BENCH_DISPATCH(produce_u64_copy, &r->prod, first, n, batch);
+    else
+        BENCH_DISPATCH(produce_u64, &r->prod, first, n, batch);
+}
+
+void bench_sb_consume_u64(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch,
+                          bool copy_api)
+{
+    if (copy_api)
+        BENCH_DISPATCH(consume_u64_copy, &r->cons, first, n, batch);
+    else
+        BENCH_DISPATCH(consume_u64, &r->cons, first, n, batch);
 }
 
 void bench_sb_produce_rec(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch)

@@ -240,7 +240,7 @@ int sb_producer_flush(struct sb_producer *p, int timeout_ms)
     }
 }
 
-void sb_producer_stats(struct sb_producer *p, struct sb_producer_stats *out)
+void sb_producer_get_stats(struct sb_producer *p, struct sb_producer_stats *out)
 {
     bool settled;
     producer_settled(p, &out->acknowledged, &out->failed, &out->last_error, &settled);

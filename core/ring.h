@@ -300,4 +300,121 @@ static inline bool sb_ring_head_moved_seq_cst(struct sb_ring_producer *p)
     return moved;
 }
 
+/**
+ * sb_ring_write_n - write up to @n records of @len bytes each, taken one after another from
+ * @src, and commit them (and any earlier claims) with one release store. The copy-in
+ * counterpart of claim/commit for small fixed-size items: the producer's positions stay in
+ * registers across the copies, which the caller's own writes into claimed memory cannot promise
+ * (they may alias the handle). Returns the number written (0 when the ring is full or
+ * len > sb_ring_max_payload()). Producer thread only. Never blocks.
+ */
+static inline size_t sb_ring_write_n(struct sb_ring_producer *p, uint32_t type, const void *src,
+                                     size_t len, size_t n)
+{
+    struct sb_ring_shared *const shared = p->shared;
+    unsigned char *const data = p->data;
+    const uint64_t mask = p->mask, capacity = mask + 1;
+    const uint64_t need = sb_ring_record_size(len);
+    const unsigned char *s = (const unsigned char *)src;
+    uint64_t claimed = p->claimed, head = p->head_cache;
+    size_t done = 0;
+    if (len > sb_ring_max_payload(capacity))
+        return 0;
+    for (; done < n; done++) {
+        const uint64_t pos = claimed & mask;
+        const uint64_t pad = (pos + need > capacity) ? capacity - pos : 0;
+        if (claimed + pad + need - head > capacity) {
+            /* Acquire pairs with the consumer's release store of head (sb_ring_release()). */
+            head = atomic_load_explicit(&shared->head, memory_order_acquire);
+            if (claimed + pad + need - head > capacity)
+                break;
+        }
+        if (pad) {
+            struct sb_ring_record *padding = (struct sb_ring_record *)(data + pos);
+            padding->length = (uint32_t)(pad - SB_RING_HEADER_BYTES);
+            padding->type = SB_RING_TYPE_PADDING;
+            claimed += pad;
+        }
+        struct sb_ring_record *rec = (struct sb_ring_record *)(data + (claimed & mask));
+        rec->length = (uint32_t)len;
+        rec->type = type;
+        memcpy(rec->payload, s + done * len, len);
+        claimed += need;
+    }
+    p->head_cache = head;
+    p->claimed = claimed;
+    if (claimed != p->committed) {
+        /* Release pairs with the consumer's acquire load of tail (sb_ring_peek(),
+         * sb_ring_read_n()). */
+        atomic_store_explicit(&shared->tail, claimed, memory_order_release);
+        p->committed = claimed;
+    }
+    return done;
+}
+
+/** sb_ring_write - sb_ring_write_n() of one record: true when written, false when full. */
+static inline bool sb_ring_write(struct sb_ring_producer *p, uint32_t type, const void *src,
+                                 size_t len)
+{
+    return sb_ring_write_n(p, type, src, len, 1) == 1;
+}
+
+/**
+ * sb_ring_read_n - copy out up to @n records of type @type and exactly @len bytes into @dst
+ * (one after another), skipping padding, then release their space with one store. Stops early
+ * at an empty ring, at a record of another type or length (left unread for sb_ring_peek()), or
+ * at a record that fails the bounds check (then *corrupt is set when @corrupt is non-NULL).
+ * Returns the number copied. Consumer thread only. Never blocks.
+ */
+static inline size_t sb_ring_read_n(struct sb_ring_consumer *c, uint32_t type, void *dst,
+                                    size_t len, size_t n, bool *corrupt)
+{
+    struct sb_ring_shared *const shared = c->shared;
+    const unsigned char *const data = c->data;
+    const uint64_t mask = c->mask;
+    unsigned char *out = (unsigned char *)dst;
+    uint64_t read = c->read, tail = c->tail_cache;
+    size_t done = 0;
+    while (done < n) {
+        if (read == tail) {
+            /* Acquire pairs with the producer's release store of tail. */
+            tail = atomic_load_explicit(&shared->tail, memory_order_acquire);
+            if (read == tail)
+                break;
+        }
+        const uint64_t pos = read & mask;
+        const uint64_t avail = tail - read;
+        if (avail < SB_RING_HEADER_BYTES || avail > mask + 1 || (pos & (SB_RING_ALIGN - 1))) {
+            if (corrupt)
+                *corrupt = true;
+            break;
+        }
+        const struct sb_ring_record *rec = (const struct sb_ring_record *)(data + pos);
+        const uint32_t rlen = rec->length, rtype = rec->type;
+        const uint64_t size = sb_ring_record_size(rlen);
+        if (size > avail || pos + size > mask + 1) {
+            if (corrupt)
+                *corrupt = true;
+            break;
+        }
+        if (rtype == SB_RING_TYPE_PADDING) {
+            read += size;
+            continue;
+        }
+        if (rtype != type || rlen != len)
+            break;
+        memcpy(out + done * len, rec->payload, len);
+        read += size;
+        done++;
+    }
+    c->read = read;
+    c->tail_cache = tail;
+    if (read != c->released) {
+        /* Release pairs with the producer's acquire load of head. */
+        atomic_store_explicit(&shared->head, read, memory_order_release);
+        c->released = read;
+    }
+    return done;
+}
+
 #endif /* SB_RING_H */

@@ -42,7 +42,7 @@ struct sb_producer_link {
      * every record settled. */
     alignas(SB_CACHE_GUARD) _Atomic bool closed;
     /* Written by the shard (release), read by the producer (acquire) in sb_producer_flush()
-     * and sb_producer_stats(): events of this link acknowledged / failed so far, and the
+     * and sb_producer_get_stats(): events of this link acknowledged / failed so far, and the
      * latest failure. */
     alignas(SB_CACHE_GUARD) _Atomic uint64_t acknowledged;
     _Atomic uint64_t failed;

@@ -364,7 +364,7 @@ static void settle_links(struct sb_group *g, int error)
         link->unsettled -= n;
         if (error) {
             /* Release stores pair with the producer's acquire loads in sb_producer_flush()
-             * and sb_producer_stats(): last_error is stored before the count it explains. */
+             * and sb_producer_get_stats(): last_error is stored before the count it explains. */
             atomic_store_explicit(&link->last_error, error, memory_order_release);
             atomic_store_explicit(&link->failed,
                                   atomic_load_explicit(&link->failed, memory_order_relaxed) + n,
@@ -494,9 +494,15 @@ bool sb_shard_log_pending(const struct sb_shard *s)
 
 int64_t sb_shard_log_park_timeout_ns(const struct sb_shard *s)
 {
-    if (s->bus->cfg.durability == SB_DURABILITY_INTERVAL && s->unsynced_count)
-        return (int64_t)s->bus->cfg.fsync_interval_ms * 1000000;
-    return s->now_ms - s->last_retention_ms < 1000 ? -1 : 0;
+    /* Wake for the next retention check (once a second: retention by age must also run on an
+     * idle bus) or the next interval sync, whichever comes first. */
+    int64_t ms = 1000 - (s->now_ms - s->last_retention_ms);
+    if (s->bus->cfg.durability == SB_DURABILITY_INTERVAL && s->unsynced_count) {
+        int64_t sync_ms = (int64_t)s->bus->cfg.fsync_interval_ms - (s->now_ms - s->last_sync_ms);
+        if (sync_ms < ms)
+            ms = sync_ms;
+    }
+    return ms > 0 ? ms * 1000000 : 0;
 }
 
 int sb_cursor_place(struct sb_shard *s, struct sb_partition *part, int64_t from_offset,

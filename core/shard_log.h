@@ -32,7 +32,7 @@ bool sb_shard_log_step(struct sb_shard *s);
 /** sb_shard_log_pending - a group is in flight or events are gathered. */
 bool sb_shard_log_pending(const struct sb_shard *s);
 
-/** sb_shard_log_park_timeout_ns - how long the shard may sleep (-1: until woken). */
+/** sb_shard_log_park_timeout_ns - how long the shard may sleep before its next timed duty. */
 int64_t sb_shard_log_park_timeout_ns(const struct sb_shard *s);
 
 /**

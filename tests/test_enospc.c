@@ -109,7 +109,7 @@ int main(void)
     CHECK(freed);
     CHECK(n_failed >= 20);
     struct sb_producer_stats st;
-    sb_producer_stats(p, &st);
+    sb_producer_get_stats(p, &st);
     CHECK_EQ(st.published, seq);
     CHECK_EQ(st.acknowledged, n_acked);
     CHECK_EQ(st.failed, n_failed);

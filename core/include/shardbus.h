@@ -213,7 +213,7 @@ SB_API int sb_publish_to(struct sb_producer *p, const char *topic, uint32_t part
  * Returns 0; -ETIMEDOUT (some events are still on their way; none are lost); or the error of
  * a failed log write (-ENOSPC, -EIO, ...) when some of this producer's events could not be
  * written since the last flush: those events were not acknowledged and are not in the log
- * (sb_producer_stats() counts them); the bus stays up and later events are written again.
+ * (sb_producer_get_stats() counts them); the bus stays up and later events are written again.
  * Only the producer's thread. Blocks (sleeps in short steps, never spins for long).
  */
 SB_API int sb_producer_flush(struct sb_producer *p, int timeout_ms);
@@ -227,12 +227,12 @@ struct sb_producer_stats {
 };
 
 /**
- * sb_producer_stats - the producer's counters, without blocking: the way for a producer that
+ * sb_producer_get_stats - the producer's counters, without blocking: the way for a producer that
  * must not block to learn what is acknowledged. Events of one partition settle (acknowledged
  * or failed) in publish order, so a producer that publishes to one partition knows that its
  * first `acknowledged + failed` events are settled. Only the producer's thread.
  */
-SB_API void sb_producer_stats(struct sb_producer *p, struct sb_producer_stats *out);
+SB_API void sb_producer_get_stats(struct sb_producer *p, struct sb_producer_stats *out);
 
 /**
  * sb_producer_close - close the producer. Events it already published are still appended and
