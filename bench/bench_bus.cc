@@ -26,6 +26,13 @@
  *   (clock_nanosleep, timer slack 1 ns) until 20 us before it, then busy-waiting, so a consumer
  *   sharing its CPU runs while it sleeps.
  *
+ * BM_bus_publish_poll_latency_hot - latency, publish -> sb_poll, with busy shards, as a
+ *   latency-critical deployment with a core per shard runs it (Aeron's busy-spin idle
+ *   strategy): one shard on CPU 0 with idle_spin_us = 1 s (it never parks between events), and
+ *   one thread on CPU 1 that publishes each event at its due time (10,000/s, as above) and then
+ *   polls with timeout 0 until the event arrives. Latency = arrival - scheduled time; events
+ *   checked in order. Two cache-line hand-offs (producer -> shard -> consumer) are the floor.
+ *
  * BM_schedule_baseline - the same schedule with no bus, in the same run: how late a thread on
  *   each of the two CPUs wakes (p50 .. max of the worse of the two per due time). The machine's
  *   noise floor for the latency figures above. Run with --benchmark_enable_random_interleaving
@@ -86,13 +93,14 @@ void check_event(const struct sb_event *ev, uint64_t seq, const char *who)
         bench::fail(who, seq, (unsigned long long)ev->offset);
 }
 
-/* A memory-only bus of 2 shards on @cpus.a and @cpus.b with topic @name of 1 partition. */
+/* A memory-only bus of @shards (1 or 2) shards on @cpus.a (and @cpus.b) with topic @name of 1
+ * partition. */
 struct sb_bus *open_bus(const bench::cpu_pair &cpus, unsigned spin_us, const char *name,
-                        std::string *err)
+                        std::string *err, unsigned shards = 2)
 {
     struct sb_config cfg;
     sb_config_init(&cfg);
-    cfg.shards = 2;
+    cfg.shards = shards;
     int cpu_list[2] = {cpus.a, cpus.b};
     if (cpus.a >= 0)
         cfg.cpus = cpu_list; /* copied by sb_bus_open */
@@ -376,6 +384,74 @@ void BM_bus_publish_poll_latency(benchmark::State &state)
                    (cpus.shared ? " (1 CPU allowed)" : ""));
 }
 
+void BM_bus_publish_poll_latency_hot(benchmark::State &state)
+{
+    const uint64_t warm = warm_events(), measured = measured_events();
+    const bench::cpu_pair cpus = bench::pick_cpu_pair();
+    std::string err;
+    struct sb_bus *bus = open_bus(cpus, 1000000, "latency", &err, 1);
+    if (!bus) {
+        state.SkipWithError(err.c_str());
+        return;
+    }
+    struct sb_consumer *c = nullptr;
+    int rc = sb_subscribe(bus, "latency", SB_OFFSET_END, &c);
+    if (rc)
+        bench::fail("sb_subscribe", 0, (unsigned long long)-rc);
+    bench::scoped_pin pin(cpus.b);
+    scoped_timer_slack slack;
+    struct sb_producer *p = nullptr;
+    rc = sb_producer_open(bus, &p);
+    if (rc)
+        bench::fail("sb_producer_open", 0, (unsigned long long)-rc);
+    unsigned char value[kValueBytes];
+    fill_pattern(value);
+    std::vector<int64_t> lat, lag;
+    lat.reserve(size_t(measured) * size_t(state.max_iterations));
+    lag.reserve(size_t(measured) * size_t(state.max_iterations));
+    uint64_t seq = 0;
+    struct sb_event ev;
+    for (auto _ : state) {
+        const uint64_t total = warm + measured;
+        run_schedule(
+            bench::now_ns() + 1000000, total, warm,
+            [&](uint64_t i, int64_t due) {
+                put_u64(value, seq + i);
+                put_u64(value + kSchedAt, uint64_t(due));
+                put_u64(value + kSeqTail, seq + i);
+                while ((rc = sb_publish(p, "latency", nullptr, 0, value, kValueBytes)) ==
+                       -EAGAIN)
+                    bench::relax();
+                if (rc)
+                    bench::fail("sb_publish", 0, (unsigned long long)-rc);
+                const int64_t sent = bench::now_ns();
+                while ((rc = sb_poll(c, &ev, 1, 0)) == 0) {
+                    if (bench::now_ns() - sent > int64_t(10) * 1000000000)
+                        bench::fail("latency hot: event missing after 10 s", seq + i, 0);
+                }
+                const int64_t now = bench::now_ns();
+                if (rc != 1)
+                    bench::fail("sb_poll", 1, (unsigned long long)rc);
+                check_event(&ev, seq + i, "hot consumer: event sequence");
+                if (i >= warm)
+                    lat.push_back(now - due);
+            },
+            &lag);
+        seq += total;
+    }
+    sb_producer_close(p);
+    sb_consumer_close(c);
+    rc = sb_bus_close(bus);
+    if (rc)
+        bench::fail("sb_bus_close", 0, (unsigned long long)-rc);
+    if (lat.size() != size_t(measured) * size_t(state.iterations()))
+        bench::fail("latency samples", measured * uint64_t(state.iterations()), lat.size());
+    report_percentiles(state, "", lat);
+    state.SetLabel(std::to_string(measured) + " events at 10k/s, 1 shard on cpu " +
+                   std::to_string(cpus.a) + " spinning, publisher+poller on cpu " +
+                   std::to_string(cpus.b));
+}
+
 /*
  * The same schedule with no bus, in the same run: two threads, one on each CPU the bus uses,
  * wake at every due time; an instant's lateness is the larger of the two (the bus needs both
@@ -422,6 +498,10 @@ BENCHMARK(BM_bus_publish_poll_latency)
     ->ArgName("consumer_cpu")
     ->Arg(1)
     ->Arg(0)
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_bus_publish_poll_latency_hot)
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -32,6 +32,15 @@ static int64_t clock_ns(clockid_t clock)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t sb_shard_now_ms(struct sb_shard *s)
+{
+    if (!s->now_valid) {
+        s->now_ms = clock_ns(CLOCK_REALTIME) / 1000000;
+        s->now_valid = true;
+    }
+    return s->now_ms;
+}
+
 int sb_partition_ensure_log(struct sb_shard *shard, struct sb_partition *part)
 {
     if (part->log_ready)
@@ -98,7 +107,7 @@ static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec,
     if (sb_partition_ensure_log(s, part))
         return -EAGAIN; /* out of memory: retry later rather than drop */
     const struct sb_stored_event *st =
-        sb_memlog_append(&part->log, partition_keep_pos(part), ev->partition, s->now_ms,
+        sb_memlog_append(&part->log, partition_keep_pos(part), ev->partition, sb_shard_now_ms(s),
                          ev->flags, ev->bytes, ev->key_len, ev->bytes + ev->key_len, ev->value_len);
     if (!st)
         return -EAGAIN;
@@ -385,8 +394,13 @@ void *sb_shard_main(void *arg)
         return NULL;
     }
 
+    unsigned idle_spins = 0;
     for (;;) {
-        s->now_ms = clock_ns(CLOCK_REALTIME) / 1000000;
+        /* The durable side's timers need the clock every iteration; a memory-only shard reads
+         * it only when it appends (a spinning shard then costs no clock reads). */
+        s->now_valid = false;
+        if (s->durable)
+            sb_shard_now_ms(s);
         bool work = false;
         /* Acquire pairs with the seq_cst store in sb_shard_call() (the list itself is under
          * control_lock). */
@@ -403,11 +417,17 @@ void *sb_shard_main(void *arg)
         publish_counters(s);
         if (work) {
             idle_since = 0;
+            idle_spins = 0;
             continue;
         }
         /* Acquire pairs with the seq_cst store in sb_shard_request_exit(). */
         if (atomic_load_explicit(&s->exit_requested, memory_order_acquire))
             break;
+        /* Look at the clock every 32 idle turns only: it costs more than a turn. */
+        if (++idle_spins & 31) {
+            sb_cpu_relax();
+            continue;
+        }
         int64_t now = clock_ns(CLOCK_MONOTONIC);
         if (idle_since == 0) {
             idle_since = now;

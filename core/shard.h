@@ -153,7 +153,8 @@ struct sb_shard {
     size_t overflow_bytes;               /* sum over to_shard */
     struct sb_subscription **subs;
     uint32_t sub_count, sub_cap;
-    int64_t now_ms;                      /* append timestamp, refreshed once per loop */
+    int64_t now_ms;                      /* append timestamp: see sb_shard_now_ms() */
+    bool now_valid;                      /* now_ms was read in this loop iteration */
     uint32_t keyless_rr;                 /* round robin for derived events without a key */
     uint64_t derived_sent, derived_received;
     uint64_t corrupt_records;            /* records that failed validation and were skipped */
@@ -186,6 +187,10 @@ struct sb_shard {
 
     struct sb_shard_counters counters;
 };
+
+/** sb_shard_now_ms - wall-clock milliseconds, read at most once per loop iteration, and only
+ *  when an event needs it (an idle shard's spin skips the clock). Shard thread only. */
+int64_t sb_shard_now_ms(struct sb_shard *s);
 
 /** The shard whose thread is calling, or NULL on any other thread. */
 struct sb_shard *sb_current_shard(void);
