@@ -82,6 +82,7 @@ static int bus_configure(struct sb_bus *bus, const struct sb_config *cfg)
     if (sched_getaffinity(0, sizeof(allowed), &allowed))
         return -errno;
     int allowed_count = CPU_COUNT(&allowed);
+    bus->allowed_cpus = allowed;
     bus->cfg = *cfg;
     bus->shard_count = cfg->shards ? cfg->shards : (unsigned)allowed_count;
     if (bus->shard_count == 0 || bus->shard_count > 1024)

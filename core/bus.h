@@ -6,6 +6,7 @@
 #define SB_BUS_H
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -29,6 +30,7 @@ struct sb_bus {
     _Atomic int open_producers;
     _Atomic int open_consumers;
     int lock_fd;               /* data_dir's flock, -1 without one */
+    cpu_set_t allowed_cpus;    /* the CPUs this process may run on, at sb_bus_open() */
 };
 
 /**

@@ -123,6 +123,8 @@ static void consumer_free(struct sb_consumer *c)
 {
     for (unsigned i = 0; i < c->bus->shard_count; i++) {
         if (c->links[i].sub) {
+            for (uint32_t k = 0; k < c->links[i].sub->cursor_count; k++)
+                sb_cursor_leave_disk(&c->links[i].sub->cursors[k]);
             free(c->links[i].sub->cursors);
             free(c->links[i].sub);
         }

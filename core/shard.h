@@ -25,6 +25,7 @@
 #include "park.h"
 #include "ring.h"
 #include "log_writer.h"
+#include "record_batch.h"
 #include "topic.h"
 #include "wire.h"
 
@@ -60,6 +61,13 @@ struct sb_cursor {
     bool on_disk;
     int64_t disk_segment_base;
     uint64_t disk_position;
+    /* The batch at disk_position, read and verified once, and where delivery is in it: a
+     * consumer that drains its ring a little at a time does not make the shard read the whole
+     * batch again for every little. */
+    unsigned char *disk_batch;
+    size_t disk_batch_cap;
+    uint32_t disk_batch_len; /* 0: not loaded */
+    struct sb_record_iter disk_iter;
 };
 
 /** One consumer's subscription on one shard: the ring to it and its cursors. */
@@ -172,8 +180,6 @@ struct sb_shard {
     int *unsynced_slots;                 /* INTERVAL: files written since the last sync */
     uint32_t unsynced_count, unsynced_cap;
     int64_t last_sync_ms, last_retention_ms;
-    unsigned char *scratch;              /* disk reads for cursors */
-    size_t scratch_cap;
     int group_error;                     /* the in-flight group failed before its I/O */
     int start_result;                    /* the shard thread's set-up result */
     _Atomic int started;                 /* 1 once start_result is set (release/acquire) */

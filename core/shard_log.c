@@ -68,6 +68,12 @@ int sb_shard_log_init(struct sb_shard *s)
                                 s->bus->cfg.sqpoll != 0);
     if (rc)
         return rc;
+    /* The io-wq workers that carry out our writes and syncs would inherit this thread's pin:
+     * give them the other CPUs (all of them when this is the only one). Best effort. */
+    cpu_set_t workers = s->bus->allowed_cpus;
+    if (CPU_COUNT(&workers) > 1)
+        CPU_CLR(s->cpu, &workers);
+    sb_log_writer_set_worker_cpus(&s->writer, &workers);
     for (int i = 0; i < 2; i++) {
         s->groups[i].arena = s->writer.arena + (size_t)i * (bytes / 2);
         s->groups[i].cap = bytes / 2;
@@ -90,7 +96,6 @@ void sb_shard_log_destroy(struct sb_shard *s)
     free(s->open_parts);
     free(s->retired_slots);
     free(s->unsynced_slots);
-    free(s->scratch);
 }
 
 static int push_int(int **arr, uint32_t *count, uint32_t *cap, int v)
@@ -313,6 +318,7 @@ static void demote_oldest_cursors(struct sb_shard *s, struct sb_partition *part)
             continue;
         struct sb_plog_pos at;
         cur->on_disk = true;
+        cur->disk_batch_len = 0;
         if (sb_plog_seek(part->plog, cur->at.offset, &at) == 0) {
             cur->disk_segment_base = part->plog->segments[at.segment].base_offset;
             cur->disk_position = at.position;
@@ -535,6 +541,7 @@ int sb_cursor_place(struct sb_shard *s, struct sb_partition *part, int64_t from_
     if (rc)
         return rc == -ENODATA ? sb_memlog_seek(&part->log, offset, &cur->at) : rc;
     cur->on_disk = true;
+    cur->disk_batch_len = 0;
     cur->at.offset = offset;
     cur->at.pos = 0;
     cur->disk_segment_base = part->plog->segments[at.segment].base_offset;
@@ -542,31 +549,34 @@ int sb_cursor_place(struct sb_shard *s, struct sb_partition *part, int64_t from_
     return 0;
 }
 
-/* Read the batch at the cursor's place into s->scratch: its length, 0 at the end, -errno. */
-static int read_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const struct sb_segment *seg,
-                           struct sb_batch_info *info)
+/* Read and verify the batch at the cursor's place into the cursor's buffer and start iterating
+ * it: its length, or a negative errno (reported: never serve what does not verify). */
+static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const struct sb_segment *seg)
 {
     unsigned char header[SB_BATCH_HEADER_BYTES];
+    struct sb_batch_info info;
     const char *why = NULL;
     ssize_t n = pread(seg->log_fd, header, sizeof(header), (off_t)cur->disk_position);
     if (n < 0)
         return -errno;
-    int rc = sb_batch_parse_header(header, (size_t)n, info, &why);
+    int rc = sb_batch_parse_header(header, (size_t)n, &info, &why);
     uint32_t total = n == (ssize_t)sizeof(header)
                          ? sb_be32_get(header + SB_BATCH_LENGTH_OFFSET) + SB_BATCH_LOG_OVERHEAD
                          : 0;
     if (rc == 0 || (rc == -EAGAIN && total && cur->disk_position + total <= seg->size)) {
-        if (total > s->scratch_cap) {
-            unsigned char *buf = realloc(s->scratch, total);
+        if (total > cur->disk_batch_cap) {
+            unsigned char *buf = realloc(cur->disk_batch, total);
             if (!buf)
                 return -ENOMEM;
-            s->scratch = buf;
-            s->scratch_cap = total;
+            cur->disk_batch = buf;
+            cur->disk_batch_cap = total;
         }
-        n = pread(seg->log_fd, s->scratch, total, (off_t)cur->disk_position);
+        n = pread(seg->log_fd, cur->disk_batch, total, (off_t)cur->disk_position);
         if (n < 0)
             return -errno;
-        rc = sb_batch_validate(s->scratch, (size_t)n, info, &why);
+        rc = sb_batch_validate(cur->disk_batch, (size_t)n, &info, &why);
+        if (!rc)
+            rc = sb_record_iter_init(&cur->disk_iter, cur->disk_batch, info.total_bytes);
     }
     if (rc) {
         char name[64];
@@ -577,7 +587,17 @@ static int read_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
                      cur->partition->plog->dir, name, cur->disk_position, why ? why : "read");
         return -EBADMSG;
     }
-    return (int)info->total_bytes;
+    cur->disk_batch_len = info.total_bytes;
+    return (int)info.total_bytes;
+}
+
+void sb_cursor_leave_disk(struct sb_cursor *cur)
+{
+    free(cur->disk_batch);
+    cur->disk_batch = NULL;
+    cur->disk_batch_cap = 0;
+    cur->disk_batch_len = 0;
+    cur->on_disk = false;
 }
 
 bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub,
@@ -587,13 +607,13 @@ bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub
     struct sb_plog *plog = part->plog;
     bool work = false;
     for (int turn = 0; turn < DISK_BATCHES_PER_TURN; turn++) {
-        if (cur->at.offset >= part->log.first_offset) {
+        if (!cur->disk_batch_len && cur->at.offset >= part->log.first_offset) {
             /* Caught up with the memory window: continue from memory. */
-            cur->on_disk = false;
+            sb_cursor_leave_disk(cur);
             sb_memlog_seek(&part->log, cur->at.offset, &cur->at);
             return true;
         }
-        if (cur->at.offset < plog->start_offset) {
+        if (!cur->disk_batch_len && cur->at.offset < plog->start_offset) {
             shard_report(s, SB_LOG_WARN,
                          "%s partition %u: retention deleted offsets %" PRId64 "..%" PRId64
                          " before a consumer read them; it continues at %" PRId64,
@@ -603,28 +623,30 @@ bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub
             cur->disk_segment_base = plog->start_offset;
             cur->disk_position = 0;
         }
-        size_t i = 0;
-        while (i < plog->segment_count && plog->segments[i].base_offset != cur->disk_segment_base)
-            i++;
-        if (i == plog->segment_count)
-            return work; /* cannot happen: segments are found by their base */
-        const struct sb_segment *seg = &plog->segments[i];
-        if (cur->disk_position >= seg->size) {
-            if (i + 1 == plog->segment_count)
+        if (!cur->disk_batch_len) {
+            size_t i = 0;
+            while (i < plog->segment_count &&
+                   plog->segments[i].base_offset != cur->disk_segment_base)
+                i++;
+            if (i == plog->segment_count)
+                return work; /* cannot happen: segments are found by their base */
+            const struct sb_segment *seg = &plog->segments[i];
+            if (cur->disk_position >= seg->size) {
+                if (i + 1 == plog->segment_count)
+                    return work;
+                cur->disk_segment_base = plog->segments[i + 1].base_offset;
+                cur->disk_position = 0;
+                continue;
+            }
+            if (load_disk_batch(s, cur, seg) <= 0)
                 return work;
-            cur->disk_segment_base = plog->segments[i + 1].base_offset;
-            cur->disk_position = 0;
-            continue;
         }
-        struct sb_batch_info info;
-        int len = read_disk_batch(s, cur, seg, &info);
-        if (len <= 0)
-            return work; /* reported; never serve what does not verify */
-        struct sb_record_iter it;
         struct sb_record rec;
         const char *why;
-        sb_record_iter_init(&it, s->scratch, (size_t)len);
-        while (sb_record_next(&it, &rec, &why) == 1) {
+        for (;;) {
+            struct sb_record_iter before = cur->disk_iter;
+            if (sb_record_next(&cur->disk_iter, &rec, &why) != 1)
+                break;
             if (rec.offset < cur->at.offset)
                 continue;
             if (rec.offset >= cur->start_offset) {
@@ -633,6 +655,7 @@ bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub
                 size_t need = sizeof(struct sb_stored_event) + key_len + value_len;
                 struct sb_stored_event *st = sb_ring_claim(&sub->w, need, SB_WIRE_DELIVERY);
                 if (!st) {
+                    cur->disk_iter = before; /* this record again, once there is room */
                     sub->blocked = true;
                     return work;
                 }
@@ -650,7 +673,8 @@ bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub
             cur->at.offset = rec.offset + 1;
             work = true;
         }
-        cur->disk_position += (uint64_t)len;
+        cur->disk_position += cur->disk_batch_len;
+        cur->disk_batch_len = 0;
     }
     return work;
 }

@@ -49,4 +49,7 @@ int sb_cursor_place(struct sb_shard *s, struct sb_partition *part, int64_t from_
 bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub,
                                  struct sb_cursor *cur);
 
+/** sb_cursor_leave_disk - free @cur's disk batch buffer and mark it in memory. */
+void sb_cursor_leave_disk(struct sb_cursor *cur);
+
 #endif /* SB_SHARD_LOG_H */

@@ -73,6 +73,11 @@ int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max
     return 0;
 }
 
+int sb_log_writer_set_worker_cpus(struct sb_log_writer *w, const cpu_set_t *cpus)
+{
+    return io_uring_register_iowq_aff(&w->ring, sizeof(*cpus), cpus);
+}
+
 void sb_log_writer_destroy(struct sb_log_writer *w)
 {
     while (w->ring_ready && w->in_flight && sb_log_writer_poll(w) == 0)

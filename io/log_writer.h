@@ -22,6 +22,7 @@
 #define SB_LOG_WRITER_H
 
 #include <liburing.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +73,13 @@ struct sb_log_writer {
  */
 int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max_files,
                        int eventfd, bool sqpoll);
+
+/**
+ * sb_log_writer_set_worker_cpus - let the kernel's io-wq workers (which carry out buffered
+ * writes and fsyncs) run on @cpus instead of inheriting the pinned shard's single CPU, where
+ * they would wait for the spinning shard to be preempted. Returns 0 or a negative errno.
+ */
+int sb_log_writer_set_worker_cpus(struct sb_log_writer *w, const cpu_set_t *cpus);
 
 /** sb_log_writer_destroy - tear down (waits for a group in flight to finish first). */
 void sb_log_writer_destroy(struct sb_log_writer *w);

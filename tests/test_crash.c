@@ -38,6 +38,12 @@ static size_t make_value(uint32_t round, uint64_t seq, unsigned char *v)
     return len;
 }
 
+static void print_report(void *ctx, enum sb_log_level level, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "bus report [%d]: %s\n", (int)level, msg);
+}
+
 static void open_bus(const char *dir, struct sb_bus **bus)
 {
     struct sb_config cfg;
@@ -47,6 +53,7 @@ static void open_bus(const char *dir, struct sb_bus **bus)
     cfg.durability = SB_DURABILITY_BATCH;
     cfg.segment_bytes = 256 * 1024;
     cfg.write_buffer_bytes = 1 << 20;
+    cfg.log_fn = print_report;
     int rc = sb_bus_open(&cfg, bus);
     if (rc) {
         fprintf(stderr, "test_crash: sb_bus_open(%s): %s\n", dir, strerror(-rc));
@@ -102,7 +109,9 @@ static void check_log(const char *dir, uint32_t rounds, uint64_t *counts)
     memset(counts, 0, rounds * sizeof(*counts));
     struct sb_event evs[128];
     int n;
-    while ((n = sb_poll(c, evs, 128, 300)) > 0) {
+    /* The end of the log is where no event comes for 1.5 s (a loaded CI machine can pause a
+     * reader for a good fraction of a second; a short timeout would miss events). */
+    while ((n = sb_poll(c, evs, 128, 1500)) > 0) {
         for (int i = 0; i < n; i++) {
             const struct sb_event *ev = &evs[i];
             CHECK_EQ(ev->offset, sc.next_offset);
