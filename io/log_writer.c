@@ -197,21 +197,16 @@ static int queue_write(struct sb_log_writer *w, size_t i)
     io_uring_prep_write_fixed(sqe, wr->slot, wr->buf + wr->done, wr->len - wr->done,
                               wr->position + wr->done, 0);
     sqe->flags |= IOSQE_FIXED_FILE;
-    /* A synced group writes with RWF_DSYNC: each write is durable when it completes, one
-     * operation instead of a write, a trip back here, then an fsync. */
-    if (w->sync)
-        sqe->rw_flags = RWF_DSYNC;
     io_uring_sqe_set_data64(sqe, (uint64_t)i << 2 | TAG_WRITE);
     return 0;
 }
 
-/* Files to fdatasync as a whole: data written by earlier groups without a sync (the group's own
- * writes carry RWF_DSYNC, which covers only their own range). */
+/* All writes done: sync each file once (when asked and nothing failed). */
 static int queue_syncs(struct sb_log_writer *w)
 {
     w->sync_count = 0;
-    for (size_t i = 0; i < w->extra_sync_count; i++) {
-        int slot = w->extra_syncs[i];
+    for (size_t i = 0; i < w->write_count + w->extra_sync_count; i++) {
+        int slot = i < w->write_count ? w->writes[i].slot : w->extra_syncs[i - w->write_count];
         bool seen = false;
         for (size_t k = 0; k < w->sync_count && !seen; k++)
             seen = w->sync_slots[k] == slot;
@@ -268,10 +263,12 @@ static int process_cqes(struct sb_log_writer *w)
         switch (data & 3) {
         case TAG_WRITE:
             rc = handle_write(w, (size_t)(data >> 2), res);
+            if (!rc && w->writes_pending == 0 && w->sync)
+                rc = queue_syncs(w); /* files whose writes failed are synced too: harmless */
             break;
         case TAG_SYNC:
             if (res < 0) {
-                /* Earlier data of that file is in doubt: fail this group's writes to it too. */
+                /* Every write to that file is in doubt: fail them all. */
                 int slot = w->sync_slots[data >> 2];
                 for (size_t i = 0; i < w->write_count; i++)
                     if (w->writes[i].slot == slot && w->writes[i].result == 0)
@@ -307,8 +304,8 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
     int rc = 0;
     for (size_t i = 0; i < w->write_count && !rc; i++)
         rc = queue_write(w, i);
-    if (!rc && sync)
-        rc = queue_syncs(w); /* in parallel with the writes: they cover other data */
+    if (!rc && w->write_count == 0 && sync)
+        rc = queue_syncs(w); /* a group of syncs only */
     if (!rc)
         rc = flush_sq(w);
     return rc;

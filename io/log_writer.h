@@ -4,10 +4,9 @@
  * One group is in flight at a time: the shard adds the batches sealed since the last group
  * (sb_log_writer_add), submits them (sb_log_writer_submit), and keeps building the next group
  * while the kernel writes this one. A group completes when every write is done (short writes are
- * resubmitted for the rest). A synced group writes with RWF_DSYNC, so each write is durable when
- * it completes (no separate fsync, no ordering to get wrong: io_uring may complete operations
- * in any order); files with older unsynced data (SB_DURABILITY_INTERVAL) get an fdatasync
- * (IORING_FSYNC_DATASYNC) alongside. The result is the first error of any of them.
+ * resubmitted for the rest) and, when asked, every file written is made durable with
+ * fdatasync (IORING_FSYNC_DATASYNC), issued once its writes completed, since io_uring may
+ * complete operations in any order. The result is the first error of any of them.
  *
  * Batches live in one arena registered with the ring (fixed-buffer writes); files are
  * registered in a sparse table (sb_log_writer_file_add). A full completion queue (-EBUSY from
