@@ -73,6 +73,15 @@ const struct sb_stored_event *sb_memlog_append(struct sb_memlog *log, uint64_t k
     return ev;
 }
 
+void sb_memlog_reset(struct sb_memlog *log, int64_t next_offset)
+{
+    log->head.read = log->tail.committed;
+    log->head.tail_cache = log->tail.committed;
+    sb_ring_release(&log->head);
+    log->first_offset = next_offset;
+    log->next_offset = next_offset;
+}
+
 struct sb_memlog_cursor sb_memlog_end(const struct sb_memlog *log)
 {
     struct sb_memlog_cursor c = {log->tail.committed, log->next_offset};

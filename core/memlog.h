@@ -49,6 +49,9 @@ const struct sb_stored_event *sb_memlog_append(struct sb_memlog *log, uint64_t k
                                                uint32_t flags, const void *key, uint32_t key_len,
                                                const void *value, uint32_t value_len);
 
+/** sb_memlog_reset - drop every record and continue at @next_offset (no cursor may be in it). */
+void sb_memlog_reset(struct sb_memlog *log, int64_t next_offset);
+
 /** sb_memlog_end - a cursor at the tail (the next offset to be appended). */
 struct sb_memlog_cursor sb_memlog_end(const struct sb_memlog *log);
 

@@ -348,6 +348,15 @@ static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
     const char *why;
     if (!part->log_ready || sb_record_iter_init(&it, b->buf, b->len))
         return; /* out of memory for the window: the events stay readable from disk */
+    bool memory_cursor = false;
+    for (uint32_t i = 0; i < part->cursor_count && !memory_cursor; i++)
+        memory_cursor = !part->cursors[i]->on_disk;
+    if (!memory_cursor && !part->handler_count) {
+        /* Nobody reads this partition live: skip decoding the batch into the memory window
+         * (later subscribers read these events from disk). */
+        sb_memlog_reset(&part->log, b->base_offset + b->count);
+        return;
+    }
     while (sb_record_next(&it, &rec, &why) == 1) {
         uint32_t flags = (rec.key ? 0 : SB_WIRE_KEY_NULL) | (rec.value ? 0 : SB_WIRE_VALUE_NULL);
         uint32_t key_len = rec.key_len < 0 ? 0 : (uint32_t)rec.key_len;
@@ -355,8 +364,17 @@ static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
         const struct sb_stored_event *st;
         while (!(st = sb_memlog_append(&part->log, memory_keep_pos(part), part->index,
                                        rec.timestamp_ms, flags, rec.key, key_len, rec.value,
-                                       value_len)))
+                                       value_len))) {
+            if (memory_keep_pos(part) == UINT64_MAX) {
+                /* Nothing holds the window and the record still does not fit: cannot happen
+                 * (max_event_bytes keeps records within it); never spin on it. */
+                sb_memlog_reset(&part->log, rec.offset + 1);
+                break;
+            }
             demote_oldest_cursors(s, part);
+        }
+        if (!st)
+            continue;
         if (part->handler_count)
             sb_shard_run_handlers(s, part, st);
     }
