@@ -3,6 +3,8 @@
  */
 #include "data_dir.h"
 
+#include "report.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,19 +19,9 @@
 #define TOPICS_FILE "topics"
 #define TOPICS_HEADER "shardbus-topics 1"
 
-__attribute__((format(printf, 3, 4))) static void dir_report(struct sb_bus *bus,
-                                                             enum sb_log_level level,
-                                                             const char *fmt, ...)
-{
-    if (!bus->cfg.log_fn)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    bus->cfg.log_fn(bus->cfg.log_ctx, level, msg);
-}
+
+/* Reports go to the bus's log_fn. */
+#define dir_report(bus, level, ...) sb_report((bus)->cfg.log_fn, (bus)->cfg.log_ctx, level, __VA_ARGS__)
 
 static void log_config_for(const struct sb_bus *bus, const struct sb_topic *topic,
                            struct sb_log_config *lc)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "report.h"
 #include "varint.h"
 
 /* Smallest piece of the write buffer a partition's batch starts with. */
@@ -38,19 +39,10 @@
 /* Batches a disk cursor reads per loop iteration, so one reader cannot stall the shard. */
 #define DISK_BATCHES_PER_TURN 8
 
-__attribute__((format(printf, 3, 4))) static void shard_report(struct sb_shard *s,
-                                                               enum sb_log_level level,
-                                                               const char *fmt, ...)
-{
-    if (!s->bus->cfg.log_fn)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    s->bus->cfg.log_fn(s->bus->cfg.log_ctx, level, msg);
-}
+
+/* Reports go to the bus's log_fn. */
+#define shard_report(s, level, ...)                                                               \
+    sb_report((s)->bus->cfg.log_fn, (s)->bus->cfg.log_ctx, level, __VA_ARGS__)
 
 static void group_reset(struct sb_group *g)
 {

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "report.h"
 #include "varint.h"
 
 #define DEFAULT_SEGMENT_BYTES (64u << 20)
@@ -39,19 +40,8 @@ void sb_segment_file_name(char *buf, size_t cap, int64_t base_offset, const char
     snprintf(buf, cap, "%020" PRId64 ".%s", base_offset, ext);
 }
 
-__attribute__((format(printf, 3, 4))) static void report(const struct sb_plog *log,
-                                                         enum sb_log_level level,
-                                                         const char *fmt, ...)
-{
-    if (!log->reporter.fn)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    log->reporter.fn(log->reporter.ctx, level, msg);
-}
+
+#define report(log, level, ...) sb_report((log)->reporter.fn, (log)->reporter.ctx, level, __VA_ARGS__)
 
 /* pread all of @len bytes unless the file ends: returns the bytes read or -errno. */
 static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t pos)
@@ -361,6 +351,20 @@ static int segment_load_closed(struct sb_plog *log, struct sb_segment *seg)
     return rc;
 }
 
+/* Remove a segment's three files (missing ones are fine). Returns 0 or the first errno. */
+static int unlink_segment_files(struct sb_plog *log, int64_t base)
+{
+    static const char *const exts[] = {"log", "index", "timeindex"};
+    int rc = 0;
+    for (int k = 0; k < 3; k++) {
+        char name[64];
+        sb_segment_file_name(name, sizeof(name), base, exts[k]);
+        if (unlinkat(log->dir_fd, name, 0) && errno != ENOENT && !rc)
+            rc = -errno;
+    }
+    return rc;
+}
+
 static int plog_push_segment(struct sb_plog *log, struct sb_segment **out)
 {
     if (log->segment_count == log->segment_cap) {
@@ -403,12 +407,7 @@ static int plog_create_segment(struct sb_plog *log, int64_t base)
         rc = fsync_dir(log);
     if (rc) {
         segment_close(seg);
-        char name[64];
-        const char *exts[] = {"log", "index", "timeindex"};
-        for (int i = 0; i < 3; i++) {
-            sb_segment_file_name(name, sizeof(name), base, exts[i]);
-            unlinkat(log->dir_fd, name, 0);
-        }
+        unlink_segment_files(log, base);
         log->segment_count--;
     }
     return rc;
@@ -609,15 +608,10 @@ void sb_plog_abandon(struct sb_plog *log)
     struct sb_segment *last = &log->segments[log->segment_count - 1];
     if (last->size == 0 && last->base_offset != log->next_offset && log->segment_count > 1) {
         /* An empty segment whose base is past the real end would break continuity. */
-        char name[64];
-        const char *exts[] = {"log", "index", "timeindex"};
         int64_t base = last->base_offset;
         segment_close(last);
         log->segment_count--;
-        for (int k = 0; k < 3; k++) {
-            sb_segment_file_name(name, sizeof(name), base, exts[k]);
-            unlinkat(log->dir_fd, name, 0);
-        }
+        unlink_segment_files(log, base);
         fsync_dir(log);
     }
 }
@@ -669,14 +663,7 @@ static int plog_delete_oldest(struct sb_plog *log)
             (log->segment_count - 1) * sizeof(struct sb_segment));
     log->segment_count--;
     log->start_offset = log->segments[0].base_offset;
-    char name[64];
-    const char *exts[] = {"log", "index", "timeindex"};
-    int rc = 0;
-    for (int k = 0; k < 3; k++) {
-        sb_segment_file_name(name, sizeof(name), seg.base_offset, exts[k]);
-        if (unlinkat(log->dir_fd, name, 0) && errno != ENOENT)
-            rc = -errno;
-    }
+    int rc = unlink_segment_files(log, seg.base_offset);
     report(log, SB_LOG_INFO, "%s partition %u: retention deleted segment %020" PRId64
            ", log now starts at %" PRId64, log->topic, log->partition, seg.base_offset,
            log->start_offset);
