@@ -18,6 +18,11 @@
  * the producer can run ahead; its bytes in flight are twice the others'. The 100-byte records
  * (112 ring bytes each) use the same 1 MiB ring, about 9362 records.
  *
+ * The *_own variants run the same loops with each thread on its own handle (a local variable,
+ * as a thread that attaches its side of the ring keeps it) rather than on the handle inside the
+ * shared heap object: the shared indexes are the same, but the compiler keeps the private
+ * positions in registers.
+ *
  * BM_sb_ring_u64_one / _batch256 use the ring's copy-in/copy-out calls (sb_ring_write_n,
  * sb_ring_read_n), the counterpart of Boost's push/pop: they keep the ring positions in
  * registers across the copies. The *_claim variants use zero-copy claim/commit and
@@ -142,7 +147,7 @@ void run_pair(benchmark::State &state, Produce produce, Consume consume)
 
 /* --- shardbus ring --- */
 
-void sb_ring_u64(benchmark::State &state, unsigned batch, bool copy_api)
+void sb_ring_u64(benchmark::State &state, unsigned batch, bool copy_api, bool own_handle = false)
 {
     struct bench_sb_ring *r = bench_sb_ring_new(kSbRingBytes);
     if (!r) {
@@ -152,10 +157,10 @@ void sb_ring_u64(benchmark::State &state, unsigned batch, bool copy_api)
     run_pair(
         state,
         [&](uint64_t first, uint64_t n) {
-            bench_sb_produce_u64(r, first, n, batch, copy_api);
+            bench_sb_produce_u64(r, first, n, batch, copy_api, own_handle);
         },
         [&](uint64_t first, uint64_t n) {
-            bench_sb_consume_u64(r, first, n, batch, copy_api);
+            bench_sb_consume_u64(r, first, n, batch, copy_api, own_handle);
         });
     bench_sb_ring_free(r);
 }
@@ -169,6 +174,22 @@ void BM_sb_ring_u64_one(benchmark::State &state)
 void BM_sb_ring_u64_batch256(benchmark::State &state)
 {
     sb_ring_u64(state, kBatch, true);
+}
+
+/* Each thread on its own handle (the use the split handle is designed for). */
+void BM_sb_ring_u64_claim_one_own(benchmark::State &state)
+{
+    sb_ring_u64(state, 1, false, true);
+}
+
+void BM_sb_ring_u64_one_own(benchmark::State &state)
+{
+    sb_ring_u64(state, 1, true, true);
+}
+
+void BM_sb_ring_u64_claim_batch256_own(benchmark::State &state)
+{
+    sb_ring_u64(state, kBatch, false, true);
 }
 
 /* Batches as records: 256 items in one record. */
@@ -360,6 +381,9 @@ SB_RING_BENCH(BM_boost_spsc_u64_batch256);
 SB_RING_BENCH(BM_boost_spsc_16B_batch256);
 SB_RING_BENCH(BM_sb_ring_u64_batchrec256);
 SB_RING_BENCH(BM_sb_ring_u64_claim_one);
+SB_RING_BENCH(BM_sb_ring_u64_claim_one_own);
+SB_RING_BENCH(BM_sb_ring_u64_one_own);
+SB_RING_BENCH(BM_sb_ring_u64_claim_batch256_own);
 SB_RING_BENCH(BM_sb_ring_u64_claim_batch256);
 SB_RING_BENCH(BM_sb_ring_rec100_one);
 SB_RING_BENCH(BM_sb_ring_rec100_batch256);

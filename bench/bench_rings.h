@@ -50,11 +50,12 @@ void bench_sb_ring_free(struct bench_sb_ring *r);
 /** 8-byte items, one record each (16 ring bytes: 8-byte header + 8-byte payload), batch <= 256.
  *  @copy_api: sb_ring_write_n() / sb_ring_read_n() of up to @batch items per call (like Boost's
  *  push/pop); otherwise zero-copy: @batch = 1 is claim + commit per item / peek + advance +
- *  release per item, @batch > 1 up to @batch claims per commit / reads per release. */
+ *  release per item, @batch > 1 up to @batch claims per commit / reads per release.
+ *  @own_handle: each thread works on its own copy of its handle (see bench_sb_ring.c). */
 void bench_sb_produce_u64(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch,
-                          bool copy_api);
+                          bool copy_api, bool own_handle);
 void bench_sb_consume_u64(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch,
-                          bool copy_api);
+                          bool copy_api, bool own_handle);
 
 /** 8-byte items, @batch of them per record (one claim + memcpy + commit per batch; the consumer
  *  checks every item of a record and releases it). */

@@ -296,26 +296,38 @@ void bench_sb_consume_u64_batchrec(struct bench_sb_ring *r, uint64_t first, uint
 }
 
 /*
- * @copy_api: the copy-in/copy-out calls (sb_ring_write_n / sb_ring_read_n), whose positions stay
- * in registers; otherwise zero-copy claim/commit and peek/advance/release, where every write
- * into claimed memory may alias the (heap) handle, so the compiler reloads it per item.
+ * @copy_api: the copy-in/copy-out calls (sb_ring_write_n / sb_ring_read_n); otherwise zero-copy
+ * claim/commit and peek/advance/release.
+ * @own_handle: the thread works on its own handle (a local variable, as a thread that attaches
+ * its side of the ring keeps it) instead of the handle in the shared heap object. Same ring, same
+ * calls; but a heap handle may alias the bytes the loop writes and has escaped to the other
+ * thread, so the compiler re-loads and re-stores its fields around every call, while an owned
+ * handle stays in registers.
  */
 void bench_sb_produce_u64(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch,
-                          bool copy_api)
+                          bool copy_api, bool own_handle)
 {
+    struct sb_ring_producer local = r->prod;
+    struct sb_ring_producer *p = own_handle ? &local : &r->prod;
     if (copy_api)
-        BENCH_DISPATCH(produce_u64_copy, &r->prod, first, n, batch);
+        BENCH_DISPATCH(produce_u64_copy, p, first, n, batch);
     else
-        BENCH_DISPATCH(produce_u64, &r->prod, first, n, batch);
+        BENCH_DISPATCH(produce_u64, p, first, n, batch);
+    if (own_handle)
+        r->prod = local;
 }
 
 void bench_sb_consume_u64(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch,
-                          bool copy_api)
+                          bool copy_api, bool own_handle)
 {
+    struct sb_ring_consumer local = r->cons;
+    struct sb_ring_consumer *c = own_handle ? &local : &r->cons;
     if (copy_api)
-        BENCH_DISPATCH(consume_u64_copy, &r->cons, first, n, batch);
+        BENCH_DISPATCH(consume_u64_copy, c, first, n, batch);
     else
-        BENCH_DISPATCH(consume_u64, &r->cons, first, n, batch);
+        BENCH_DISPATCH(consume_u64, c, first, n, batch);
+    if (own_handle)
+        r->cons = local;
 }
 
 void bench_sb_produce_rec(struct bench_sb_ring *r, uint64_t first, uint64_t n, unsigned batch)
