@@ -1,0 +1,10 @@
+/* The command line. */
+#ifndef SHARDBUS_DEMO_OPTIONS_H
+#define SHARDBUS_DEMO_OPTIONS_H
+
+struct options { unsigned shards, producers; double rate, duration; };
+
+/* Fills *opt; prints the usage and exits 0 on --help, exits 2 on a usage error. */
+void parse_options(int argc, char **argv, struct options *opt);
+
+#endif
