@@ -32,7 +32,7 @@ static void record_alert(struct alert_consumer *c, const struct sb_event *ev, in
     }
     memcpy(&alert, ev->value, sizeof(alert));
     c->checksum += mix64(alert.origin_id);
-    if (ev->offset != c->next_offset[ev->partition])
+    if (c->next_offset[ev->partition] >= 0 && ev->offset != c->next_offset[ev->partition])
         c->offset_gaps++;
     c->next_offset[ev->partition] = ev->offset + 1;
     uint64_t ns = now > (int64_t)alert.origin_ns ? (uint64_t)now - alert.origin_ns : 0;

@@ -23,6 +23,7 @@
  * options.c (the command line), state.c/demo.h (the run state they share), and this one:
  * setup, the run loop and the shutdown order.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <shardbus.h>
@@ -58,17 +59,34 @@ static void on_stop_signal(int sig)
     atomic_store_explicit(&stop_signal, sig, memory_order_relaxed);
 }
 
+/* The bus's reports (recovery, retention, write errors), with the program's name. */
+static void print_bus_report(void *ctx, enum sb_log_level level, const char *message)
+{
+    (void)ctx;
+    fprintf(stderr, PROG ": %s: %s\n",
+            level == SB_LOG_ERROR ? "error" : level == SB_LOG_WARN ? "warning" : "log", message);
+}
+
 static struct sb_bus *open_bus(const struct options *opt)
 {
     struct sb_config cfg;
     sb_config_init(&cfg);
     cfg.shards = opt->shards;
+    cfg.data_dir = opt->data_dir;
+    cfg.durability = (enum sb_durability)opt->durability;
+    cfg.log_fn = print_bus_report;
     struct sb_bus *bus;
-    die_on_error("sb_bus_open", sb_bus_open(&cfg, &bus));
+    char what[4200];
+    snprintf(what, sizeof(what), "sb_bus_open%s%s", opt->data_dir ? " " : "",
+             opt->data_dir ? opt->data_dir : "");
+    die_on_error(what, sb_bus_open(&cfg, &bus));
     for (unsigned t = 0; t < TOPIC_COUNT; t++) {
-        char what[64];
         snprintf(what, sizeof(what), "sb_topic_create %s", topics[t].name);
-        die_on_error(what, sb_topic_create(bus, topics[t].name, topics[t].partitions));
+        int rc = sb_topic_create(bus, topics[t].name, topics[t].partitions);
+        /* A data_dir from an earlier run has the topics already: fine if the shape matches. */
+        if (rc == -EEXIST && sb_topic_partitions(bus, topics[t].name) == (int)topics[t].partitions)
+            rc = 0;
+        die_on_error(what, rc);
         snprintf(what, sizeof(what), "sb_handler_add %s", topics[t].name);
         die_on_error(what, sb_handler_add(bus, topics[t].name, topics[t].handler, stats[t]));
     }
@@ -77,8 +95,11 @@ static struct sb_bus *open_bus(const struct options *opt)
 
 static void start_workers(struct sb_bus *bus, const struct options *opt)
 {
+    /* From the end: with a data_dir, alerts of earlier runs are in the log too. */
+    for (unsigned p = 0; p < MAX_PARTITIONS; p++)
+        consumer.next_offset[p] = -1;
     die_on_error("sb_subscribe alerts",
-                 sb_subscribe(bus, "alerts", SB_OFFSET_BEGINNING, &consumer.handle));
+                 sb_subscribe(bus, "alerts", SB_OFFSET_END, &consumer.handle));
     die_on_error("pthread_create", -pthread_create(&consumer.thread, NULL, consumer_main, &consumer));
     for (unsigned i = 0; i < opt->producers; i++) {
         struct producer *pr = &producers[i];

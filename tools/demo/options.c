@@ -1,4 +1,5 @@
-/* The command line: --shards, --producers, --rate, --duration, --help. */
+/* The command line: --shards, --producers, --rate, --duration, --data-dir, --durability,
+ * --help. */
 #include "options.h"
 
 #include <errno.h>
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <shardbus.h>
 
 #include "events.h"
 
@@ -20,6 +23,10 @@ static void usage(void)
            "  --rate N        target events/s, all producers together; 0 = as fast as possible\n"
            "                  (default 200000)\n"
            "  --duration S    seconds to run; 0 = until Ctrl-C or SIGTERM (default 0)\n"
+           "  --data-dir DIR  keep the events in a durable log in DIR (default: memory only);\n"
+           "                  handlers and the consumer then see each event once it is durable\n"
+           "  --durability D  with --data-dir: none, batch (fdatasync per group commit, the\n"
+           "                  default) or interval (fdatasync every 100 ms)\n"
            "  -h, --help      this text\n\n"
            "Exit status: 0 ok, 1 library error, 2 usage error, 3 events lost or duplicated.\n",
            MAX_PRODUCERS);
@@ -66,7 +73,8 @@ static const char *flag_value(const char *flag, int argc, char **argv, int *i)
 
 void parse_options(int argc, char **argv, struct options *opt)
 {
-    *opt = (struct options){.shards = 2, .producers = 3, .rate = 200000, .duration = 0};
+    *opt = (struct options){.shards = 2, .producers = 3, .rate = 200000, .duration = 0,
+                            .data_dir = NULL, .durability = SB_DURABILITY_BATCH};
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -80,6 +88,19 @@ void parse_options(int argc, char **argv, struct options *opt)
             opt->rate = parse_number("--rate", v, 0, 1e9, false);
         } else if ((v = flag_value("--duration", argc, argv, &i))) {
             opt->duration = parse_number("--duration", v, 0, 1e7, false);
+        } else if ((v = flag_value("--data-dir", argc, argv, &i))) {
+            if (!*v)
+                usage_error("--data-dir needs a folder");
+            opt->data_dir = v;
+        } else if ((v = flag_value("--durability", argc, argv, &i))) {
+            if (!strcmp(v, "none"))
+                opt->durability = SB_DURABILITY_NONE;
+            else if (!strcmp(v, "batch"))
+                opt->durability = SB_DURABILITY_BATCH;
+            else if (!strcmp(v, "interval"))
+                opt->durability = SB_DURABILITY_INTERVAL;
+            else
+                usage_error("--durability: expected none, batch or interval, got '%s'", v);
         } else {
             usage_error("unknown option '%s'", argv[i]);
         }
