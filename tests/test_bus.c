@@ -663,6 +663,7 @@ static void test_errors(void)
     CHECK_EQ(sb_publish(p, "errors", NULL, 0, big, max + 1), -EMSGSIZE);
     CHECK_EQ(sb_publish(p, "errors", big, 1, big, max), -EMSGSIZE);
     CHECK_EQ(sb_publish(p, "errors", NULL, 0, big, max), 0); /* the largest fits */
+    CHECK_EQ(sb_producer_flush(p, 10000), 0); /* appended before the subscription below */
     /* A null key, an empty key, a null value: all distinct and preserved. */
     struct sb_consumer *c;
     CHECK_EQ(sb_subscribe(bus, "errors", SB_OFFSET_END, &c), 0);
