@@ -122,6 +122,10 @@ int sb_batch_parse_header(const void *buf, size_t len, struct sb_batch_info *inf
         *why = "negative baseOffset";
         return -EBADMSG;
     }
+    if (info->last_offset_delta >= 0 && info->base_offset > INT64_MAX - 1 - info->last_offset_delta) {
+        *why = "baseOffset + lastOffsetDelta beyond the largest offset";
+        return -EBADMSG;
+    }
     if (info->record_count < 0 || info->last_offset_delta < 0 ||
         (info->record_count > 0 && info->last_offset_delta < info->record_count - 1)) {
         *why = "recordsCount or lastOffsetDelta out of range";
@@ -232,8 +236,12 @@ int sb_record_next(struct sb_record_iter *it, struct sb_record *rec, const char 
         *why = "record offsetDelta out of sequence";
         return -EBADMSG;
     }
-    rec->offset = it->info.base_offset + off_delta;
-    rec->timestamp_ms = it->info.base_timestamp + ts_delta;
+    /* Hostile values must not overflow (found by fuzzing: tests/fuzz/fuzz_record_batch.c). */
+    if (__builtin_add_overflow(it->info.base_offset, off_delta, &rec->offset) ||
+        __builtin_add_overflow(it->info.base_timestamp, ts_delta, &rec->timestamp_ms)) {
+        *why = "record offset or timestamp out of range";
+        return -EBADMSG;
+    }
     rec->header_count = (int32_t)header_count;
     rec->headers = p;
     rec->header_bytes = (size_t)(rend - p);

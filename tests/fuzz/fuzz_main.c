@@ -1,7 +1,8 @@
 /*
  * fuzz_main.c - runs a fuzz harness as a plain test (see fuzz.h): the seed, mutations of it
  * (bit flips, byte changes, truncations, extensions) and random inputs, reproducibly; plus any
- * files given as arguments (a corpus, or a crash to replay).
+ * files given as arguments first (tests/fuzz/corpus/<harness>/: inputs that once broke a
+ * decoder, kept so they never do again).
  *
  * Usage: fuzz_X [--write-seed DIR] [FILE...]
  */
@@ -57,12 +58,10 @@ int main(int argc, char **argv)
         fclose(f);
         return 0;
     }
-    if (argc > 1) {
-        for (int i = 1; i < argc; i++)
-            if (run_file(argv[i]))
-                return 1;
-        return 0;
-    }
+    /* Files first (the regression corpus: inputs that once broke a decoder), then the rest. */
+    for (int i = 1; i < argc; i++)
+        if (run_file(argv[i]))
+            return 1;
     for (uint64_t round = 0; round < ROUNDS; round++) {
         uint64_t r = mix(round + 1);
         size_t len;
@@ -93,6 +92,7 @@ int main(int argc, char **argv)
     }
     /* And the untouched seed. */
     LLVMFuzzerTestOneInput(seed, seed_len);
-    printf("%s: seed + %d mutated and random inputs survived\n", argv[0], ROUNDS);
+    printf("%s: %d corpus files, seed + %d mutated and random inputs survived\n", argv[0],
+           argc - 1, ROUNDS);
     return 0;
 }
