@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "kafka_codec.h"
+#include "kafka_metadata.h"
 
 static void write_sample(struct sb_kwriter *w)
 {
@@ -201,6 +202,89 @@ static void check_api_versions_response(int16_t version, int16_t error)
     sb_kwriter_free(&w);
 }
 
+/* Metadata: requests of every version parse; responses parse back field by field. */
+static void test_metadata(void)
+{
+    for (int16_t v = 0; v <= 4; v++) {
+        struct sb_kwriter w;
+        sb_kwriter_init(&w);
+        sb_kw_array_len(&w, 2);
+        sb_kw_string(&w, "payments", -1);
+        sb_kw_string(&w, "carts", -1);
+        if (v >= 4)
+            sb_kw_i8(&w, 0);
+        struct sb_kreader r;
+        static struct sb_kafka_metadata_request req;
+        sb_kreader_init(&r, w.buf, w.len);
+        CHECK_EQ(sb_kafka_read_metadata_request(&r, v, &req), 0);
+        CHECK_EQ(req.topic_count, 2);
+        CHECK(req.topics[1].len == 5 && !memcmp(req.topics[1].ptr, "carts", 5));
+        CHECK_EQ(req.allow_auto_topic_creation, v < 4);
+        /* Every truncation is refused. */
+        for (size_t cut = 0; cut < w.len; cut++) {
+            sb_kreader_init(&r, w.buf, cut);
+            CHECK(sb_kafka_read_metadata_request(&r, v, &req) != 0);
+        }
+        sb_kwriter_free(&w);
+        /* All topics: a null array from v1, an empty one in v0. */
+        sb_kwriter_init(&w);
+        sb_kw_array_len(&w, v >= 1 ? -1 : 0);
+        if (v >= 4)
+            sb_kw_i8(&w, 1);
+        sb_kreader_init(&r, w.buf, w.len);
+        CHECK_EQ(sb_kafka_read_metadata_request(&r, v, &req), 0);
+        CHECK_EQ(req.topic_count, -1);
+        sb_kwriter_free(&w);
+
+        struct sb_kafka_broker broker = {1, "127.0.0.1", 9092};
+        struct sb_kafka_topic_metadata topics[2] = {{"payments", SB_KAFKA_NONE, 3},
+                                                    {"nope", SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION, 0}};
+        sb_kwriter_init(&w);
+        sb_kafka_write_metadata_response(&w, v, 5, &broker, "shardbus", topics, 2);
+        sb_kreader_init(&r, w.buf, w.len);
+        CHECK_EQ(sb_kr_i32(&r), (int32_t)(w.len - 4));
+        CHECK_EQ(sb_kr_i32(&r), 5);
+        if (v >= 3)
+            CHECK_EQ(sb_kr_i32(&r), 0);
+        CHECK_EQ(sb_kr_array_len(&r, 1), 1);
+        CHECK_EQ(sb_kr_i32(&r), 1);
+        struct sb_kslice host = sb_kr_string(&r);
+        CHECK(host.len == 9 && !memcmp(host.ptr, "127.0.0.1", 9));
+        CHECK_EQ(sb_kr_i32(&r), 9092);
+        if (v >= 1)
+            CHECK_EQ(sb_kr_string(&r).len, -1);
+        if (v >= 2) {
+            struct sb_kslice cid = sb_kr_string(&r);
+            CHECK(cid.len == 8 && !memcmp(cid.ptr, "shardbus", 8));
+        }
+        if (v >= 1)
+            CHECK_EQ(sb_kr_i32(&r), 1);
+        CHECK_EQ(sb_kr_array_len(&r, 1), 2);
+        for (int t = 0; t < 2; t++) {
+            CHECK_EQ(sb_kr_i16(&r), topics[t].error);
+            struct sb_kslice name = sb_kr_string(&r);
+            CHECK(name.len == (int32_t)strlen(topics[t].name));
+            CHECK_MEM(name.ptr, topics[t].name, (size_t)name.len);
+            if (v >= 1)
+                CHECK_EQ(sb_kr_i8(&r), 0);
+            int32_t parts = sb_kr_array_len(&r, 1);
+            CHECK_EQ(parts, topics[t].partitions);
+            for (int32_t p = 0; p < parts; p++) {
+                CHECK_EQ(sb_kr_i16(&r), 0);
+                CHECK_EQ(sb_kr_i32(&r), p);
+                CHECK_EQ(sb_kr_i32(&r), 1);
+                CHECK_EQ(sb_kr_array_len(&r, 4), 1);
+                CHECK_EQ(sb_kr_i32(&r), 1);
+                CHECK_EQ(sb_kr_array_len(&r, 4), 1);
+                CHECK_EQ(sb_kr_i32(&r), 1);
+            }
+        }
+        CHECK_EQ(r.error, 0);
+        CHECK_EQ(sb_kreader_left(&r), 0);
+        sb_kwriter_free(&w);
+    }
+}
+
 int main(void)
 {
     test_primitives();
@@ -209,6 +293,7 @@ int main(void)
     for (int16_t v = 0; v <= 3; v++)
         check_api_versions_response(v, SB_KAFKA_NONE);
     check_api_versions_response(7, SB_KAFKA_UNSUPPORTED_VERSION);
+    test_metadata();
     printf("test_kafka_codec: all passed\n");
     return 0;
 }
