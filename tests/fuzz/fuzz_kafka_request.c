@@ -1,12 +1,14 @@
 /*
  * fuzz_kafka_request.c - a Kafka request as it comes off the network: the size, the header,
- * then fields of every kind read in an order the input itself chooses, so the reader meets
- * every type at every position.
+ * the request parsers (Metadata, Produce) on the body, then fields of every kind read in an
+ * order the input itself chooses, so the reader meets every type at every position.
  */
 #include <string.h>
 
 #include "fuzz.h"
 #include "kafka_codec.h"
+#include "kafka_metadata.h"
+#include "kafka_produce.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -16,6 +18,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sb_kafka_request_header h;
     if (sb_kafka_read_request_header(&r, &h))
         return 0;
+    /* The request parsers, on whatever follows the header. */
+    struct sb_kreader body = r;
+    if (h.api_key == SB_KAFKA_METADATA) {
+        static struct sb_kafka_metadata_request mreq;
+        (void)sb_kafka_read_metadata_request(&body, h.api_version, &mreq);
+    } else if (h.api_key == SB_KAFKA_PRODUCE) {
+        struct sb_kafka_produce_request preq;
+        struct sb_kslice name, records;
+        int32_t parts, index;
+        if (sb_kafka_read_produce_request(&body, h.api_version, &preq) == 0)
+            while (sb_kafka_produce_next_topic(&preq, &name, &parts) == 1)
+                while (sb_kafka_produce_next_partition(&preq, &index, &records) == 1)
+                    ;
+    }
     for (int step = 0; step < 64 && !r.error && sb_kreader_left(&r); step++) {
         switch ((unsigned)sb_kr_i8(&r) % 12) {
         case 0: (void)sb_kr_i16(&r); break;
