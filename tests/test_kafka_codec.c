@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "kafka_codec.h"
+#include "kafka_fetch.h"
 #include "kafka_metadata.h"
 #include "kafka_produce.h"
 #include "record_batch.h"
@@ -410,6 +411,137 @@ static void test_produce(void)
     }
 }
 
+/* Fetch: requests of versions 4-11 parse; responses parse back with the batches untouched. */
+static void fetch_request(struct sb_kwriter *w, int16_t v)
+{
+    sb_kw_i32(w, -1);   /* replica_id */
+    sb_kw_i32(w, 500);  /* max_wait_ms */
+    sb_kw_i32(w, 1);    /* min_bytes */
+    sb_kw_i32(w, 1 << 20);
+    sb_kw_i8(w, 0);
+    if (v >= 7) {
+        sb_kw_i32(w, 0);
+        sb_kw_i32(w, -1);
+    }
+    sb_kw_array_len(w, 2);
+    for (int t = 0; t < 2; t++) {
+        sb_kw_string(w, t ? "carts" : "payments", -1);
+        sb_kw_array_len(w, 1 + t);
+        for (int p = 0; p < 1 + t; p++) {
+            sb_kw_i32(w, p);
+            if (v >= 9)
+                sb_kw_i32(w, -1);
+            sb_kw_i64(w, 1000 * t + p);
+            if (v >= 5)
+                sb_kw_i64(w, -1);
+            sb_kw_i32(w, 65536);
+        }
+    }
+    if (v >= 7)
+        sb_kw_array_len(w, 0);
+    if (v >= 11)
+        sb_kw_string(w, "", 0);
+}
+
+static int walk_fetch(const unsigned char *buf, size_t len, int16_t v, bool check)
+{
+    struct sb_kreader r;
+    struct sb_kafka_fetch_request req;
+    sb_kreader_init(&r, buf, len);
+    int rc = sb_kafka_read_fetch_request(&r, v, &req);
+    if (rc)
+        return rc;
+    if (check)
+        CHECK(req.max_wait_ms == 500 && req.min_bytes == 1 && req.topic_count == 2);
+    struct sb_kslice name;
+    int32_t parts;
+    int t = 0;
+    while ((rc = sb_kafka_fetch_next_topic(&req, &name, &parts)) == 1) {
+        struct sb_kafka_fetch_partition fp;
+        int p = 0;
+        while ((rc = sb_kafka_fetch_next_partition(&req, &fp)) == 1) {
+            if (check)
+                CHECK(fp.partition == p && fp.fetch_offset == 1000 * t + p &&
+                      fp.partition_max_bytes == 65536);
+            p++;
+        }
+        if (rc < 0)
+            return rc;
+        t++;
+    }
+    if (check)
+        CHECK(rc == 0 && t == 2 && sb_kreader_left(&r) == 0);
+    return rc;
+}
+
+static void test_fetch(void)
+{
+    for (int16_t v = 4; v <= 11; v++) {
+        struct sb_kwriter w;
+        sb_kwriter_init(&w);
+        fetch_request(&w, v);
+        CHECK_EQ(walk_fetch(w.buf, w.len, v, true), 0);
+        for (size_t cut = 0; cut < w.len; cut++) {
+            unsigned char *copy = malloc(cut ? cut : 1);
+            CHECK(copy);
+            memcpy(copy, w.buf, cut);
+            CHECK(walk_fetch(copy, cut, v, false) != 0);
+            free(copy);
+        }
+        sb_kwriter_free(&w);
+
+        unsigned char batch[128];
+        struct sb_batch_builder bb;
+        sb_batch_begin(&bb, batch, sizeof(batch));
+        CHECK_EQ(sb_batch_add(&bb, 5, "k", 1, "v", 1), 0);
+        size_t blen = sb_batch_finish(&bb, 41, false);
+        sb_kwriter_init(&w);
+        size_t frame = sb_kafka_fetch_response_begin(&w, v, 8, SB_KAFKA_NONE, 1);
+        sb_kafka_fetch_response_topic(&w, "payments", 8, 2);
+        sb_kafka_fetch_response_partition(&w, v, 0, SB_KAFKA_NONE, 42, 0, batch, (int32_t)blen);
+        sb_kafka_fetch_response_partition(&w, v, 1, SB_KAFKA_OFFSET_OUT_OF_RANGE, 7, 0, NULL, 0);
+        sb_kafka_fetch_response_end(&w, frame);
+        struct sb_kreader r;
+        sb_kreader_init(&r, w.buf, w.len);
+        CHECK_EQ(sb_kr_i32(&r), (int32_t)(w.len - 4));
+        CHECK_EQ(sb_kr_i32(&r), 8);
+        CHECK_EQ(sb_kr_i32(&r), 0);
+        if (v >= 7) {
+            CHECK_EQ(sb_kr_i16(&r), 0);
+            CHECK_EQ(sb_kr_i32(&r), 0);
+        }
+        CHECK_EQ(sb_kr_array_len(&r, 1), 1);
+        CHECK_EQ(sb_kr_string(&r).len, 8);
+        CHECK_EQ(sb_kr_array_len(&r, 1), 2);
+        for (int p = 0; p < 2; p++) {
+            CHECK_EQ(sb_kr_i32(&r), p);
+            CHECK_EQ(sb_kr_i16(&r), p ? SB_KAFKA_OFFSET_OUT_OF_RANGE : 0);
+            CHECK_EQ(sb_kr_i64(&r), p ? 7 : 42);
+            CHECK_EQ(sb_kr_i64(&r), p ? 7 : 42);
+            if (v >= 5)
+                CHECK_EQ(sb_kr_i64(&r), 0);
+            CHECK_EQ(sb_kr_array_len(&r, 16), -1);
+            if (v >= 11)
+                CHECK_EQ(sb_kr_i32(&r), -1);
+            struct sb_kslice rec = sb_kr_bytes(&r);
+            if (p) {
+                CHECK(rec.ptr == NULL);
+            } else {
+                CHECK_EQ(rec.len, (int32_t)blen);
+                CHECK_MEM(rec.ptr, batch, blen);
+            }
+        }
+        CHECK_EQ(r.error, 0);
+        CHECK_EQ(sb_kreader_left(&r), 0);
+        sb_kwriter_free(&w);
+    }
+    struct sb_kreader r;
+    struct sb_kafka_fetch_request req;
+    sb_kreader_init(&r, "", 0);
+    CHECK_EQ(sb_kafka_read_fetch_request(&r, 3, &req), -EPROTONOSUPPORT);
+    CHECK_EQ(sb_kafka_read_fetch_request(&r, 12, &req), -EPROTONOSUPPORT);
+}
+
 int main(void)
 {
     test_primitives();
@@ -420,6 +552,7 @@ int main(void)
     check_api_versions_response(7, SB_KAFKA_UNSUPPORTED_VERSION);
     test_metadata();
     test_produce();
+    test_fetch();
     printf("test_kafka_codec: all passed\n");
     return 0;
 }

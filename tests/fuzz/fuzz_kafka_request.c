@@ -7,6 +7,7 @@
 
 #include "fuzz.h"
 #include "kafka_codec.h"
+#include "kafka_fetch.h"
 #include "kafka_metadata.h"
 #include "kafka_produce.h"
 
@@ -23,6 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (h.api_key == SB_KAFKA_METADATA) {
         static struct sb_kafka_metadata_request mreq;
         (void)sb_kafka_read_metadata_request(&body, h.api_version, &mreq);
+    } else if (h.api_key == SB_KAFKA_FETCH) {
+        struct sb_kafka_fetch_request freq;
+        struct sb_kafka_fetch_partition fp;
+        struct sb_kslice name;
+        int32_t parts;
+        if (sb_kafka_read_fetch_request(&body, h.api_version, &freq) == 0)
+            while (sb_kafka_fetch_next_topic(&freq, &name, &parts) == 1)
+                while (sb_kafka_fetch_next_partition(&freq, &fp) == 1)
+                    ;
     } else if (h.api_key == SB_KAFKA_PRODUCE) {
         struct sb_kafka_produce_request preq;
         struct sb_kslice name, records;
