@@ -11,6 +11,7 @@
 #include "check.h"
 #include "kafka_codec.h"
 #include "kafka_fetch.h"
+#include "kafka_list_offsets.h"
 #include "kafka_metadata.h"
 #include "kafka_produce.h"
 #include "record_batch.h"
@@ -542,6 +543,66 @@ static void test_fetch(void)
     CHECK_EQ(sb_kafka_read_fetch_request(&r, 12, &req), -EPROTONOSUPPORT);
 }
 
+/* ListOffsets 1-2: earliest, latest and by timestamp, as kcat -o beginning|end|s@ts asks. */
+static void test_list_offsets(void)
+{
+    for (int16_t v = 1; v <= 2; v++) {
+        struct sb_kwriter w;
+        sb_kwriter_init(&w);
+        sb_kw_i32(&w, -1);
+        if (v >= 2)
+            sb_kw_i8(&w, 0);
+        sb_kw_array_len(&w, 1);
+        sb_kw_string(&w, "payments", -1);
+        sb_kw_array_len(&w, 3);
+        const int64_t ts[3] = {SB_KAFKA_TIMESTAMP_EARLIEST, SB_KAFKA_TIMESTAMP_LATEST, 1700000000000};
+        for (int p = 0; p < 3; p++) {
+            sb_kw_i32(&w, p);
+            sb_kw_i64(&w, ts[p]);
+        }
+        for (size_t cut = 0; cut <= w.len; cut++) {
+            struct sb_kreader r;
+            struct sb_kafka_list_offsets_request req;
+            sb_kreader_init(&r, w.buf, cut);
+            int rc = sb_kafka_read_list_offsets_request(&r, v, &req);
+            struct sb_kslice name;
+            int32_t parts = 0, part;
+            int64_t t;
+            int seen = 0;
+            if (!rc && (rc = sb_kafka_list_offsets_next_topic(&req, &name, &parts)) == 1)
+                while ((rc = sb_kafka_list_offsets_next_partition(&req, &part, &t)) == 1) {
+                    CHECK(part == seen && t == ts[seen]);
+                    seen++;
+                }
+            if (cut == w.len)
+                CHECK(rc == 0 && seen == 3 && name.len == 8);
+            else
+                CHECK(rc != 0);
+        }
+        sb_kwriter_free(&w);
+        sb_kwriter_init(&w);
+        size_t frame = sb_kafka_list_offsets_response_begin(&w, v, 3, 1);
+        sb_kafka_list_offsets_response_topic(&w, "payments", 8, 1);
+        sb_kafka_list_offsets_response_partition(&w, 0, SB_KAFKA_NONE, -1, 1234);
+        sb_kafka_list_offsets_response_end(&w, frame);
+        struct sb_kreader r;
+        sb_kreader_init(&r, w.buf, w.len);
+        CHECK_EQ(sb_kr_i32(&r), (int32_t)(w.len - 4));
+        CHECK_EQ(sb_kr_i32(&r), 3);
+        if (v >= 2)
+            CHECK_EQ(sb_kr_i32(&r), 0);
+        CHECK_EQ(sb_kr_array_len(&r, 1), 1);
+        CHECK_EQ(sb_kr_string(&r).len, 8);
+        CHECK_EQ(sb_kr_array_len(&r, 1), 1);
+        CHECK_EQ(sb_kr_i32(&r), 0);
+        CHECK_EQ(sb_kr_i16(&r), 0);
+        CHECK_EQ(sb_kr_i64(&r), -1);
+        CHECK_EQ(sb_kr_i64(&r), 1234);
+        CHECK(r.error == 0 && sb_kreader_left(&r) == 0);
+        sb_kwriter_free(&w);
+    }
+}
+
 int main(void)
 {
     test_primitives();
@@ -553,6 +614,7 @@ int main(void)
     test_metadata();
     test_produce();
     test_fetch();
+    test_list_offsets();
     printf("test_kafka_codec: all passed\n");
     return 0;
 }

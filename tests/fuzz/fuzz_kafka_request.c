@@ -8,6 +8,7 @@
 #include "fuzz.h"
 #include "kafka_codec.h"
 #include "kafka_fetch.h"
+#include "kafka_list_offsets.h"
 #include "kafka_metadata.h"
 #include "kafka_produce.h"
 
@@ -32,6 +33,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sb_kafka_read_fetch_request(&body, h.api_version, &freq) == 0)
             while (sb_kafka_fetch_next_topic(&freq, &name, &parts) == 1)
                 while (sb_kafka_fetch_next_partition(&freq, &fp) == 1)
+                    ;
+    } else if (h.api_key == SB_KAFKA_LIST_OFFSETS) {
+        struct sb_kafka_list_offsets_request lreq;
+        struct sb_kslice name;
+        int32_t parts, part;
+        int64_t ts;
+        if (sb_kafka_read_list_offsets_request(&body, h.api_version, &lreq) == 0)
+            while (sb_kafka_list_offsets_next_topic(&lreq, &name, &parts) == 1)
+                while (sb_kafka_list_offsets_next_partition(&lreq, &part, &ts) == 1)
                     ;
     } else if (h.api_key == SB_KAFKA_PRODUCE) {
         struct sb_kafka_produce_request preq;
