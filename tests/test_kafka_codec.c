@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "kafka_admin.h"
 #include "kafka_codec.h"
 #include "kafka_fetch.h"
 #include "kafka_list_offsets.h"
@@ -603,6 +604,148 @@ static void test_list_offsets(void)
     }
 }
 
+/* CreateTopics, DeleteTopics, InitProducerId: requests parse (configs reach the callback),
+ * every truncation is refused, responses parse back. */
+static int configs_seen;
+
+static void on_config(void *ctx, struct sb_kslice name, struct sb_kslice value)
+{
+    (void)ctx;
+    CHECK(name.len == 12 && !memcmp(name.ptr, "retention.ms", 12));
+    CHECK(value.len == 5 && !memcmp(value.ptr, "60000", 5));
+    configs_seen++;
+}
+
+static int walk_create(const unsigned char *buf, size_t len, int16_t v, bool check)
+{
+    struct sb_kreader r;
+    struct sb_kafka_create_topics_request req;
+    sb_kreader_init(&r, buf, len);
+    int rc = sb_kafka_read_create_topics_request(&r, v, &req);
+    if (rc)
+        return rc;
+    struct sb_kafka_new_topic nt;
+    int n = 0;
+    configs_seen = 0;
+    while ((rc = sb_kafka_create_topics_next(&req, &nt, on_config, NULL)) == 1) {
+        if (check)
+            CHECK(nt.num_partitions == 3 + n && nt.replication_factor == 1 &&
+                  nt.assignment_count == 0);
+        n++;
+    }
+    if (check)
+        CHECK(rc == 0 && n == 2 && configs_seen == 1 && req.timeout_ms == 5000 &&
+              req.validate_only == (v >= 1) && sb_kreader_left(&r) == 0);
+    return rc;
+}
+
+static void test_admin(void)
+{
+    for (int16_t v = 0; v <= 4; v++) {
+        struct sb_kwriter w;
+        sb_kwriter_init(&w);
+        sb_kw_array_len(&w, 2);
+        for (int t = 0; t < 2; t++) {
+            sb_kw_string(&w, t ? "carts" : "payments", -1);
+            sb_kw_i32(&w, 3 + t);
+            sb_kw_i16(&w, 1);
+            sb_kw_array_len(&w, 0);
+            sb_kw_array_len(&w, 1 - t);
+            if (t == 0) {
+                sb_kw_string(&w, "retention.ms", -1);
+                sb_kw_string(&w, "60000", -1);
+            }
+        }
+        sb_kw_i32(&w, 5000);
+        if (v >= 1)
+            sb_kw_i8(&w, 1);
+        CHECK_EQ(walk_create(w.buf, w.len, v, true), 0);
+        for (size_t cut = 0; cut < w.len; cut++)
+            CHECK(walk_create(w.buf, cut, v, false) != 0);
+        sb_kwriter_free(&w);
+        sb_kwriter_init(&w);
+        size_t frame = sb_kafka_create_topics_response_begin(&w, v, 4, 1);
+        sb_kafka_create_topics_response_topic(&w, v, "carts", 5, 36, "already exists");
+        sb_kafka_create_topics_response_end(&w, frame);
+        struct sb_kreader r;
+        sb_kreader_init(&r, w.buf, w.len);
+        CHECK_EQ(sb_kr_i32(&r), (int32_t)(w.len - 4));
+        CHECK_EQ(sb_kr_i32(&r), 4);
+        if (v >= 2)
+            CHECK_EQ(sb_kr_i32(&r), 0);
+        CHECK_EQ(sb_kr_array_len(&r, 1), 1);
+        CHECK_EQ(sb_kr_string(&r).len, 5);
+        CHECK_EQ(sb_kr_i16(&r), 36);
+        if (v >= 1)
+            CHECK_EQ(sb_kr_string(&r).len, 14);
+        CHECK(r.error == 0 && sb_kreader_left(&r) == 0);
+        sb_kwriter_free(&w);
+    }
+    for (int16_t v = 0; v <= 3; v++) {
+        struct sb_kwriter w;
+        sb_kwriter_init(&w);
+        sb_kw_array_len(&w, 2);
+        sb_kw_string(&w, "a", -1);
+        sb_kw_string(&w, "bb", -1);
+        sb_kw_i32(&w, 1500);
+        for (size_t cut = 0; cut <= w.len; cut++) {
+            struct sb_kreader r;
+            struct sb_kafka_delete_topics_request req;
+            struct sb_kslice name;
+            sb_kreader_init(&r, w.buf, cut);
+            int rc = sb_kafka_read_delete_topics_request(&r, v, &req);
+            int n = 0;
+            if (!rc)
+                while ((rc = sb_kafka_delete_topics_next(&req, &name)) == 1)
+                    CHECK_EQ(name.len, ++n);
+            if (cut == w.len)
+                CHECK(rc == 0 && n == 2 && req.timeout_ms == 1500);
+            else
+                CHECK(rc != 0);
+        }
+        sb_kwriter_free(&w);
+        sb_kwriter_init(&w);
+        size_t frame = sb_kafka_delete_topics_response_begin(&w, v, 6, 1);
+        sb_kafka_delete_topics_response_topic(&w, "a", 1, SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+        sb_kafka_delete_topics_response_end(&w, frame);
+        struct sb_kreader r;
+        sb_kreader_init(&r, w.buf, w.len);
+        CHECK_EQ(sb_kr_i32(&r), (int32_t)(w.len - 4));
+        CHECK_EQ(sb_kr_i32(&r), 6);
+        if (v >= 1)
+            CHECK_EQ(sb_kr_i32(&r), 0);
+        CHECK_EQ(sb_kr_array_len(&r, 1), 1);
+        CHECK_EQ(sb_kr_string(&r).len, 1);
+        CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+        CHECK(r.error == 0 && sb_kreader_left(&r) == 0);
+        sb_kwriter_free(&w);
+    }
+    struct sb_kwriter w;
+    sb_kwriter_init(&w);
+    sb_kw_string(&w, NULL, 0);
+    sb_kw_i32(&w, 60000);
+    struct sb_kreader r;
+    struct sb_kafka_init_producer_id_request ip;
+    sb_kreader_init(&r, w.buf, w.len);
+    CHECK_EQ(sb_kafka_read_init_producer_id_request(&r, 1, &ip), 0);
+    CHECK(ip.transactional_id.ptr == NULL && ip.transaction_timeout_ms == 60000);
+    sb_kreader_init(&r, w.buf, w.len - 1);
+    CHECK(sb_kafka_read_init_producer_id_request(&r, 1, &ip) != 0);
+    CHECK_EQ(sb_kafka_read_init_producer_id_request(&r, 2, &ip), -EPROTONOSUPPORT);
+    sb_kwriter_free(&w);
+    sb_kwriter_init(&w);
+    sb_kafka_write_init_producer_id_response(&w, 9, SB_KAFKA_NONE, 1000, 0);
+    sb_kreader_init(&r, w.buf, w.len);
+    CHECK_EQ(sb_kr_i32(&r), (int32_t)(w.len - 4));
+    CHECK_EQ(sb_kr_i32(&r), 9);
+    CHECK_EQ(sb_kr_i32(&r), 0);
+    CHECK_EQ(sb_kr_i16(&r), 0);
+    CHECK_EQ(sb_kr_i64(&r), 1000);
+    CHECK_EQ(sb_kr_i16(&r), 0);
+    CHECK(r.error == 0 && sb_kreader_left(&r) == 0);
+    sb_kwriter_free(&w);
+}
+
 int main(void)
 {
     test_primitives();
@@ -615,6 +758,7 @@ int main(void)
     test_produce();
     test_fetch();
     test_list_offsets();
+    test_admin();
     printf("test_kafka_codec: all passed\n");
     return 0;
 }

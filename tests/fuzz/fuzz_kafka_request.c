@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "kafka_admin.h"
 #include "kafka_codec.h"
 #include "kafka_fetch.h"
 #include "kafka_list_offsets.h"
@@ -43,6 +44,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             while (sb_kafka_list_offsets_next_topic(&lreq, &name, &parts) == 1)
                 while (sb_kafka_list_offsets_next_partition(&lreq, &part, &ts) == 1)
                     ;
+    } else if (h.api_key == SB_KAFKA_CREATE_TOPICS) {
+        struct sb_kafka_create_topics_request creq;
+        struct sb_kafka_new_topic nt;
+        if (sb_kafka_read_create_topics_request(&body, h.api_version, &creq) == 0)
+            while (sb_kafka_create_topics_next(&creq, &nt, NULL, NULL) == 1)
+                ;
+    } else if (h.api_key == SB_KAFKA_DELETE_TOPICS) {
+        struct sb_kafka_delete_topics_request dreq;
+        struct sb_kslice name;
+        if (sb_kafka_read_delete_topics_request(&body, h.api_version, &dreq) == 0)
+            while (sb_kafka_delete_topics_next(&dreq, &name) == 1)
+                ;
+    } else if (h.api_key == SB_KAFKA_INIT_PRODUCER_ID) {
+        struct sb_kafka_init_producer_id_request ireq;
+        (void)sb_kafka_read_init_producer_id_request(&body, h.api_version, &ireq);
     } else if (h.api_key == SB_KAFKA_PRODUCE) {
         struct sb_kafka_produce_request preq;
         struct sb_kslice name, records;
