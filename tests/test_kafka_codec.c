@@ -12,6 +12,7 @@
 #include "kafka_admin.h"
 #include "kafka_codec.h"
 #include "kafka_fetch.h"
+#include "kafka_framer.h"
 #include "kafka_list_offsets.h"
 #include "kafka_metadata.h"
 #include "kafka_produce.h"
@@ -746,6 +747,63 @@ static void test_admin(void)
     sb_kwriter_free(&w);
 }
 
+/* The framer: frames fed in every split come out whole and in order; bad sizes are refused. */
+static void test_framer(void)
+{
+    /* Three requests of 10, 300 and 70000 bytes back to back. */
+    const size_t sizes[3] = {10, 300, 70000};
+    struct sb_kwriter w;
+    sb_kwriter_init(&w);
+    for (int k = 0; k < 3; k++) {
+        sb_kw_i32(&w, (int32_t)sizes[k]);
+        for (size_t i = 0; i < sizes[k]; i++)
+            sb_kw_i8(&w, (int8_t)(k * 31 + (int)i));
+    }
+    const size_t chunks[] = {1, 3, 7, 4096, 100000};
+    for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+        struct sb_kafka_framer f;
+        sb_kafka_framer_init(&f, 1 << 20);
+        int got = 0;
+        for (size_t off = 0; off < w.len; off += chunks[c]) {
+            size_t n = w.len - off < chunks[c] ? w.len - off : chunks[c];
+            CHECK_EQ(sb_kafka_framer_feed(&f, w.buf + off, n), 0);
+            const unsigned char *frame;
+            size_t len;
+            int rc;
+            while ((rc = sb_kafka_framer_next(&f, &frame, &len)) == 1) {
+                CHECK_EQ(len, sizes[got]);
+                for (size_t i = 0; i < len; i++)
+                    CHECK_EQ(frame[i], (unsigned char)(got * 31 + (int)i));
+                sb_kafka_framer_consume(&f);
+                got++;
+            }
+            CHECK_EQ(rc, 0);
+        }
+        CHECK_EQ(got, 3);
+        sb_kafka_framer_free(&f);
+    }
+    sb_kwriter_free(&w);
+    /* Too large, negative, too small: refused as soon as the size is in. */
+    const int32_t bad[3] = {(1 << 20) + 1, -5, 3};
+    const int expect[3] = {-EMSGSIZE, -EBADMSG, -EBADMSG};
+    for (int k = 0; k < 3; k++) {
+        struct sb_kafka_framer f;
+        sb_kafka_framer_init(&f, 1 << 20);
+        unsigned char hdr[4];
+        sb_kwriter_init(&w);
+        sb_kw_i32(&w, bad[k]);
+        memcpy(hdr, w.buf, 4);
+        sb_kwriter_free(&w);
+        const unsigned char *frame;
+        size_t len;
+        CHECK_EQ(sb_kafka_framer_feed(&f, hdr, 3), 0);
+        CHECK_EQ(sb_kafka_framer_next(&f, &frame, &len), 0);
+        CHECK_EQ(sb_kafka_framer_feed(&f, hdr + 3, 1), 0);
+        CHECK_EQ(sb_kafka_framer_next(&f, &frame, &len), expect[k]);
+        sb_kafka_framer_free(&f);
+    }
+}
+
 int main(void)
 {
     test_primitives();
@@ -759,6 +817,7 @@ int main(void)
     test_fetch();
     test_list_offsets();
     test_admin();
+    test_framer();
     printf("test_kafka_codec: all passed\n");
     return 0;
 }

@@ -9,12 +9,44 @@
 #include "kafka_admin.h"
 #include "kafka_codec.h"
 #include "kafka_fetch.h"
+#include "kafka_framer.h"
 #include "kafka_list_offsets.h"
 #include "kafka_metadata.h"
 #include "kafka_produce.h"
 
+/* The input as a byte stream too: fed in pieces whose sizes the input chooses, cut into
+ * frames; none may come out longer than the limit or past the bytes fed. */
+static void frame_stream(const uint8_t *data, size_t size)
+{
+    struct sb_kafka_framer f;
+    sb_kafka_framer_init(&f, 4096);
+    size_t off = 0;
+    while (off < size) {
+        size_t n = 1 + data[off] % 64;
+        if (n > size - off)
+            n = size - off;
+        if (sb_kafka_framer_feed(&f, data + off, n))
+            break;
+        off += n;
+        const unsigned char *frame;
+        size_t len;
+        int rc;
+        while ((rc = sb_kafka_framer_next(&f, &frame, &len)) == 1) {
+            struct sb_kreader r;
+            struct sb_kafka_request_header h;
+            sb_kreader_init(&r, frame, len);
+            (void)sb_kafka_read_request_header(&r, &h);
+            sb_kafka_framer_consume(&f);
+        }
+        if (rc < 0)
+            break;
+    }
+    sb_kafka_framer_free(&f);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    frame_stream(data, size);
     struct sb_kreader r;
     sb_kreader_init(&r, data, size);
     (void)sb_kr_i32(&r);
