@@ -66,8 +66,7 @@ int sb_kafka_create_topics_next(struct sb_kafka_create_topics_request *req,
 size_t sb_kafka_create_topics_response_begin(struct sb_kwriter *w, int16_t version,
                                              int32_t correlation_id, int32_t topic_count)
 {
-    size_t frame = sb_kw_frame_begin(w);
-    sb_kw_i32(w, correlation_id);
+    size_t frame = sb_kafka_response_begin(w, correlation_id);
     if (version >= 2)
         sb_kw_i32(w, 0); /* throttle_time_ms */
     sb_kw_array_len(w, topic_count);
@@ -121,8 +120,7 @@ int sb_kafka_delete_topics_next(struct sb_kafka_delete_topics_request *req, stru
 size_t sb_kafka_delete_topics_response_begin(struct sb_kwriter *w, int16_t version,
                                              int32_t correlation_id, int32_t topic_count)
 {
-    size_t frame = sb_kw_frame_begin(w);
-    sb_kw_i32(w, correlation_id);
+    size_t frame = sb_kafka_response_begin(w, correlation_id);
     if (version >= 1)
         sb_kw_i32(w, 0); /* throttle_time_ms */
     sb_kw_array_len(w, topic_count);
@@ -155,8 +153,7 @@ void sb_kafka_write_init_producer_id_response(struct sb_kwriter *w, int32_t corr
                                               int16_t error, int64_t producer_id,
                                               int16_t producer_epoch)
 {
-    size_t frame = sb_kw_frame_begin(w);
-    sb_kw_i32(w, correlation_id);
+    size_t frame = sb_kafka_response_begin(w, correlation_id);
     sb_kw_i32(w, 0); /* throttle_time_ms */
     sb_kw_i16(w, error);
     sb_kw_i64(w, producer_id);

@@ -306,6 +306,20 @@ void sb_kw_frame_end(struct sb_kwriter *w, size_t frame_start)
     sb_be32_put(w->buf + frame_start, (uint32_t)(w->len - frame_start - 4));
 }
 
+size_t sb_kafka_response_begin(struct sb_kwriter *w, int32_t correlation_id)
+{
+    size_t frame = sb_kw_frame_begin(w);
+    sb_kw_i32(w, correlation_id);
+    return frame;
+}
+
+void sb_kafka_write_topic_header(struct sb_kwriter *w, const void *name, int32_t name_len,
+                                 int32_t partition_count)
+{
+    sb_kw_string(w, (const char *)name, name_len);
+    sb_kw_array_len(w, partition_count);
+}
+
 /* ------------------------------ requests, ApiVersions ------------------------------ */
 
 /* kafka-subset.md: versions to advertise. Produce advertises 0-7 (librdkafka enables
@@ -347,8 +361,7 @@ void sb_kafka_write_api_versions_response(struct sb_kwriter *w, int16_t version,
 {
     if (error)
         version = 0; /* readable by every client, which then retries with our range */
-    size_t frame = sb_kw_frame_begin(w);
-    sb_kw_i32(w, correlation_id); /* ApiVersions responses always use header v0 */
+    size_t frame = sb_kafka_response_begin(w, correlation_id); /* always header v0 */
     sb_kw_i16(w, error);
     int32_t n = (int32_t)sb_kafka_supported_api_count;
     if (version >= 3)

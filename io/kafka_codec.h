@@ -95,6 +95,17 @@ void sb_kw_empty_tags(struct sb_kwriter *w);
 size_t sb_kw_frame_begin(struct sb_kwriter *w);
 void sb_kw_frame_end(struct sb_kwriter *w, size_t frame_start);
 
+/**
+ * sb_kafka_response_begin - open a response frame: the size (filled by sb_kw_frame_end()) and
+ * response header v0, the correlation id. Returns the frame's start for sb_kw_frame_end().
+ */
+size_t sb_kafka_response_begin(struct sb_kwriter *w, int32_t correlation_id);
+
+/** sb_kafka_write_topic_header - a topic entry's start (classic versions): its name, then the
+ *  length of the partition array that follows. */
+void sb_kafka_write_topic_header(struct sb_kwriter *w, const void *name, int32_t name_len,
+                                 int32_t partition_count);
+
 /* API keys shardbusd knows. */
 enum sb_kafka_api {
     SB_KAFKA_PRODUCE = 0,

@@ -85,8 +85,7 @@ int sb_kafka_fetch_next_partition(struct sb_kafka_fetch_request *req,
 size_t sb_kafka_fetch_response_begin(struct sb_kwriter *w, int16_t version,
                                      int32_t correlation_id, int16_t error, int32_t topic_count)
 {
-    size_t frame = sb_kw_frame_begin(w);
-    sb_kw_i32(w, correlation_id);
+    size_t frame = sb_kafka_response_begin(w, correlation_id);
     sb_kw_i32(w, 0); /* throttle_time_ms */
     if (version >= 7) {
         sb_kw_i16(w, error);
@@ -99,8 +98,7 @@ size_t sb_kafka_fetch_response_begin(struct sb_kwriter *w, int16_t version,
 void sb_kafka_fetch_response_topic(struct sb_kwriter *w, const void *name, int32_t name_len,
                                    int32_t partition_count)
 {
-    sb_kw_string(w, (const char *)name, name_len);
-    sb_kw_array_len(w, partition_count);
+    sb_kafka_write_topic_header(w, name, name_len, partition_count);
 }
 
 void sb_kafka_fetch_response_partition(struct sb_kwriter *w, int16_t version, int32_t partition,

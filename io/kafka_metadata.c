@@ -36,8 +36,7 @@ void sb_kafka_write_metadata_response(struct sb_kwriter *w, int16_t version,
                                       const struct sb_kafka_topic_metadata *topics,
                                       int32_t topic_count)
 {
-    size_t frame = sb_kw_frame_begin(w);
-    sb_kw_i32(w, correlation_id);
+    size_t frame = sb_kafka_response_begin(w, correlation_id);
     if (version >= 3)
         sb_kw_i32(w, 0); /* throttle_time_ms */
     sb_kw_array_len(w, 1);

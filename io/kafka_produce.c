@@ -58,8 +58,7 @@ int sb_kafka_produce_next_partition(struct sb_kafka_produce_request *req, int32_
 size_t sb_kafka_produce_response_begin(struct sb_kwriter *w, int32_t correlation_id,
                                        int32_t topic_count)
 {
-    size_t frame = sb_kw_frame_begin(w);
-    sb_kw_i32(w, correlation_id);
+    size_t frame = sb_kafka_response_begin(w, correlation_id);
     sb_kw_array_len(w, topic_count);
     return frame;
 }
@@ -67,8 +66,7 @@ size_t sb_kafka_produce_response_begin(struct sb_kwriter *w, int32_t correlation
 void sb_kafka_produce_response_topic(struct sb_kwriter *w, const void *name, int32_t name_len,
                                      int32_t partition_count)
 {
-    sb_kw_string(w, (const char *)name, name_len);
-    sb_kw_array_len(w, partition_count);
+    sb_kafka_write_topic_header(w, name, name_len, partition_count);
 }
 
 void sb_kafka_produce_response_partition(struct sb_kwriter *w, int16_t version, int32_t index,
