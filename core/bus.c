@@ -402,3 +402,19 @@ int sb_topic_partitions(struct sb_bus *bus, const char *name)
     struct sb_topic *topic = sb_topic_find(&bus->topics, name);
     return topic ? (int)topic->partition_count : -ENOENT;
 }
+
+int sb_topic_list(struct sb_bus *bus, struct sb_topic_info *out, int max)
+{
+    if (!bus || max < 0 || (max > 0 && !out))
+        return -EINVAL;
+    int n = 0;
+    for (uint32_t id = 0; id < SB_MAX_TOPICS; id++) {
+        const struct sb_topic *t = sb_topic_by_id(&bus->topics, id);
+        if (!t)
+            break; /* ids are handed out in order, never reused */
+        if (n < max)
+            out[n] = (struct sb_topic_info){t->name, t->partition_count, t->cfg};
+        n++;
+    }
+    return n;
+}

@@ -648,6 +648,17 @@ static void test_errors(void)
     CHECK_EQ(sb_topic_create(bus, "errors", 2), -EEXIST);
     CHECK_EQ(sb_topic_create(bus, "Valid.name_with-all", 1), 0);
     CHECK_EQ(sb_topic_partitions(bus, "missing"), -ENOENT);
+    /* Listing: creation order, counts beyond max, bad arguments. */
+    struct sb_topic_info info[4];
+    CHECK_EQ(sb_topic_list(bus, info, 4), 3);
+    CHECK_EQ(strlen(info[0].name), 249);
+    CHECK(!strcmp(info[1].name, "errors") && info[1].partitions == 2);
+    CHECK(!strcmp(info[2].name, "Valid.name_with-all") && info[2].partitions == 1);
+    CHECK(info[1].config.retention_bytes == -1 && info[1].config.retention_ms == -1);
+    CHECK_EQ(sb_topic_list(bus, info, 1), 3);
+    CHECK_EQ(sb_topic_list(bus, NULL, 0), 3);
+    CHECK_EQ(sb_topic_list(bus, NULL, 2), -EINVAL);
+    CHECK_EQ(sb_topic_list(NULL, info, 4), -EINVAL);
 
     struct sb_producer *p;
     CHECK_EQ(sb_producer_open(bus, &p), 0);

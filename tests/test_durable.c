@@ -210,6 +210,9 @@ static void test_restart(enum sb_durability d)
     bus = open_durable(dir, d, 0);
     CHECK_EQ(sb_topic_partitions(bus, "events"), 2);
     CHECK_EQ(sb_topic_partitions(bus, "other.topic_x"), 5);
+    struct sb_topic_info info[3];
+    CHECK_EQ(sb_topic_list(bus, info, 3), 2);
+    CHECK(!strcmp(info[0].name, "events") && !strcmp(info[1].name, "other.topic_x"));
     struct sb_consumer *all;
     CHECK_EQ(sb_subscribe(bus, "events", SB_OFFSET_BEGINNING, &all), 0);
     expect_stream(all, 0, 2000);

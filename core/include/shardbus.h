@@ -168,6 +168,21 @@ SB_API void sb_topic_config_init(const struct sb_bus *bus, struct sb_topic_confi
 SB_API int sb_topic_create_with(struct sb_bus *bus, const char *name, unsigned partitions,
                                 const struct sb_topic_config *cfg);
 
+/** One topic, as sb_topic_list() describes it. */
+struct sb_topic_info {
+    const char *name; /* valid until sb_bus_close() */
+    unsigned partitions;
+    struct sb_topic_config config;
+};
+
+/**
+ * sb_topic_list - the bus's topics in creation order (after a restart: the order of the topics
+ * file). Fills up to @max entries of @out and returns how many topics there are (which may be
+ * more than @max), or -EINVAL. Any thread; lock-free, never blocks; a topic created meanwhile
+ * may or may not be listed.
+ */
+SB_API int sb_topic_list(struct sb_bus *bus, struct sb_topic_info *out, int max);
+
 /**
  * sb_topic_partitions - number of partitions of topic @name, or -ENOENT.
  * Any thread; never blocks.
