@@ -320,6 +320,40 @@ void sb_kafka_write_topic_header(struct sb_kwriter *w, const void *name, int32_t
     sb_kw_array_len(w, partition_count);
 }
 
+void sb_kafka_topic_iter_init(struct sb_kafka_topic_iter *it, struct sb_kreader *r,
+                              int32_t topic_count, size_t min_partition_bytes)
+{
+    it->r = r;
+    it->topics_left = topic_count;
+    it->partitions_left = 0;
+    it->min_partition_bytes = min_partition_bytes;
+}
+
+int sb_kafka_topic_iter_next(struct sb_kafka_topic_iter *it, struct sb_kslice *name,
+                             int32_t *partition_count)
+{
+    if (it->partitions_left)
+        return -EBADMSG; /* the caller skipped partitions */
+    if (it->topics_left == 0)
+        return 0;
+    it->topics_left--;
+    *name = sb_kr_string(it->r);
+    int32_t n = sb_kr_array_len(it->r, it->min_partition_bytes);
+    if (it->r->error || name->len < 0 || n < 0)
+        return -EBADMSG;
+    *partition_count = n;
+    it->partitions_left = n;
+    return 1;
+}
+
+int sb_kafka_topic_iter_partition(struct sb_kafka_topic_iter *it)
+{
+    if (it->partitions_left == 0)
+        return 0;
+    it->partitions_left--;
+    return 1;
+}
+
 /* ------------------------------ requests, ApiVersions ------------------------------ */
 
 /* kafka-subset.md: versions to advertise. Produce advertises 0-7 (librdkafka enables

@@ -106,6 +106,26 @@ size_t sb_kafka_response_begin(struct sb_kwriter *w, int32_t correlation_id);
 void sb_kafka_write_topic_header(struct sb_kwriter *w, const void *name, int32_t name_len,
                                  int32_t partition_count);
 
+/** Walking a request's topics and their partitions: the shape Produce, Fetch and ListOffsets
+ *  share (the caller reads each partition's own fields). */
+struct sb_kafka_topic_iter {
+    struct sb_kreader *r;
+    int32_t topics_left;
+    int32_t partitions_left;
+    size_t min_partition_bytes; /* the least one partition entry takes: bounds hostile counts */
+};
+
+void sb_kafka_topic_iter_init(struct sb_kafka_topic_iter *it, struct sb_kreader *r,
+                              int32_t topic_count, size_t min_partition_bytes);
+
+/** The next topic: 1 with its (non-null) name and partition count, 0 after the last, -EBADMSG
+ *  (malformed, or partitions of the previous topic left unread). */
+int sb_kafka_topic_iter_next(struct sb_kafka_topic_iter *it, struct sb_kslice *name,
+                             int32_t *partition_count);
+
+/** 1 when a partition of the current topic comes next (the caller then reads it), else 0. */
+int sb_kafka_topic_iter_partition(struct sb_kafka_topic_iter *it);
+
 /* API keys shardbusd knows. */
 enum sb_kafka_api {
     SB_KAFKA_PRODUCE = 0,

@@ -25,16 +25,19 @@ int sb_kafka_read_fetch_request(struct sb_kreader *r, int16_t version,
         return r->error;
     if (req->topic_count < 0)
         return -EBADMSG;
-    req->r = r;
-    req->topics_left = req->topic_count;
-    req->partitions_left = 0;
+    /* A partition takes at least 16 bytes (index, offset, max bytes). */
+    sb_kafka_topic_iter_init(&req->topics, r, req->topic_count, 16);
+    req->trailer_read = false;
     return 0;
 }
 
 /* After the topics: forgotten topics (v7+) and the rack id (v11+); only checked. */
 static int read_trailer(struct sb_kafka_fetch_request *req)
 {
-    struct sb_kreader *r = req->r;
+    struct sb_kreader *r = req->topics.r;
+    if (req->trailer_read)
+        return r->error ? -EBADMSG : 0;
+    req->trailer_read = true;
     if (req->version >= 7) {
         int32_t n = sb_kr_array_len(r, 6);
         for (int32_t i = 0; i < n && !r->error; i++) {
@@ -52,28 +55,16 @@ static int read_trailer(struct sb_kafka_fetch_request *req)
 int sb_kafka_fetch_next_topic(struct sb_kafka_fetch_request *req, struct sb_kslice *name,
                               int32_t *partition_count)
 {
-    if (req->partitions_left)
-        return -EBADMSG;
-    if (req->topics_left == 0)
-        return read_trailer(req);
-    req->topics_left--;
-    *name = sb_kr_string(req->r);
-    /* A partition takes at least 16 bytes (index, offset, max bytes). */
-    int32_t n = sb_kr_array_len(req->r, 16);
-    if (req->r->error || name->len < 0 || n < 0)
-        return -EBADMSG;
-    *partition_count = n;
-    req->partitions_left = n;
-    return 1;
+    int rc = sb_kafka_topic_iter_next(&req->topics, name, partition_count);
+    return rc == 0 ? read_trailer(req) : rc;
 }
 
 int sb_kafka_fetch_next_partition(struct sb_kafka_fetch_request *req,
                                   struct sb_kafka_fetch_partition *out)
 {
-    if (req->partitions_left == 0)
+    if (!sb_kafka_topic_iter_partition(&req->topics))
         return 0;
-    req->partitions_left--;
-    struct sb_kreader *r = req->r;
+    struct sb_kreader *r = req->topics.r;
     out->partition = sb_kr_i32(r);
     out->current_leader_epoch = req->version >= 9 ? sb_kr_i32(r) : -1;
     out->fetch_offset = sb_kr_i64(r);

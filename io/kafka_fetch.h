@@ -7,6 +7,7 @@
 #ifndef SB_KAFKA_FETCH_H
 #define SB_KAFKA_FETCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kafka_codec.h"
@@ -23,10 +24,8 @@ struct sb_kafka_fetch_request {
     int8_t isolation_level;
     int32_t session_id, session_epoch; /* v7+ */
     int32_t topic_count;
-    /* Iteration state. */
-    struct sb_kreader *r;
-    int32_t topics_left;
-    int32_t partitions_left;
+    struct sb_kafka_topic_iter topics; /* iteration state */
+    bool trailer_read;                 /* forgotten topics and rack id, after the topics */
 };
 
 struct sb_kafka_fetch_partition {

@@ -19,39 +19,25 @@ int sb_kafka_read_list_offsets_request(struct sb_kreader *r, int16_t version,
         return r->error;
     if (req->topic_count < 0)
         return -EBADMSG;
-    req->r = r;
-    req->topics_left = req->topic_count;
-    req->partitions_left = 0;
+    /* A partition: index and timestamp, 12 bytes. */
+    sb_kafka_topic_iter_init(&req->topics, r, req->topic_count, 12);
     return 0;
 }
 
 int sb_kafka_list_offsets_next_topic(struct sb_kafka_list_offsets_request *req,
                                      struct sb_kslice *name, int32_t *partition_count)
 {
-    if (req->partitions_left)
-        return -EBADMSG;
-    if (req->topics_left == 0)
-        return 0;
-    req->topics_left--;
-    *name = sb_kr_string(req->r);
-    /* A partition: index and timestamp, 12 bytes. */
-    int32_t n = sb_kr_array_len(req->r, 12);
-    if (req->r->error || name->len < 0 || n < 0)
-        return -EBADMSG;
-    *partition_count = n;
-    req->partitions_left = n;
-    return 1;
+    return sb_kafka_topic_iter_next(&req->topics, name, partition_count);
 }
 
 int sb_kafka_list_offsets_next_partition(struct sb_kafka_list_offsets_request *req,
                                          int32_t *partition, int64_t *timestamp)
 {
-    if (req->partitions_left == 0)
+    if (!sb_kafka_topic_iter_partition(&req->topics))
         return 0;
-    req->partitions_left--;
-    *partition = sb_kr_i32(req->r);
-    *timestamp = sb_kr_i64(req->r);
-    return req->r->error ? -EBADMSG : 1;
+    *partition = sb_kr_i32(req->topics.r);
+    *timestamp = sb_kr_i64(req->topics.r);
+    return req->topics.r->error ? -EBADMSG : 1;
 }
 
 size_t sb_kafka_list_offsets_response_begin(struct sb_kwriter *w, int16_t version,

@@ -19,9 +19,7 @@ struct sb_kafka_list_offsets_request {
     int32_t replica_id;
     int8_t isolation_level; /* v2+ */
     int32_t topic_count;
-    struct sb_kreader *r;
-    int32_t topics_left;
-    int32_t partitions_left;
+    struct sb_kafka_topic_iter topics; /* iteration state */
 };
 
 /** Parse the fixed fields; 0, -EBADMSG, -EPROTONOSUPPORT. */

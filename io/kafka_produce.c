@@ -20,39 +20,25 @@ int sb_kafka_read_produce_request(struct sb_kreader *r, int16_t version,
         return r->error;
     if (req->topic_count < 0)
         return -EBADMSG;
-    req->r = r;
-    req->topics_left = req->topic_count;
-    req->partitions_left = 0;
+    /* A partition takes its index and its records' length: 8 bytes. */
+    sb_kafka_topic_iter_init(&req->topics, r, req->topic_count, 8);
     return 0;
 }
 
 int sb_kafka_produce_next_topic(struct sb_kafka_produce_request *req, struct sb_kslice *name,
                                 int32_t *partition_count)
 {
-    if (req->partitions_left)
-        return -EBADMSG; /* the caller skipped partitions */
-    if (req->topics_left == 0)
-        return 0;
-    req->topics_left--;
-    *name = sb_kr_string(req->r);
-    /* A partition takes its index and its records' length: 8 bytes. */
-    int32_t n = sb_kr_array_len(req->r, 8);
-    if (req->r->error || name->len < 0 || n < 0)
-        return -EBADMSG;
-    *partition_count = n;
-    req->partitions_left = n;
-    return 1;
+    return sb_kafka_topic_iter_next(&req->topics, name, partition_count);
 }
 
 int sb_kafka_produce_next_partition(struct sb_kafka_produce_request *req, int32_t *index,
                                     struct sb_kslice *records)
 {
-    if (req->partitions_left == 0)
+    if (!sb_kafka_topic_iter_partition(&req->topics))
         return 0;
-    req->partitions_left--;
-    *index = sb_kr_i32(req->r);
-    *records = sb_kr_bytes(req->r);
-    return req->r->error ? -EBADMSG : 1;
+    *index = sb_kr_i32(req->topics.r);
+    *records = sb_kr_bytes(req->topics.r);
+    return req->topics.r->error ? -EBADMSG : 1;
 }
 
 size_t sb_kafka_produce_response_begin(struct sb_kwriter *w, int32_t correlation_id,

@@ -18,10 +18,7 @@ struct sb_kafka_produce_request {
     int16_t acks;                      /* 0, 1 or -1 (all) */
     int32_t timeout_ms;
     int32_t topic_count;
-    /* Iteration state. */
-    struct sb_kreader *r;
-    int32_t topics_left;
-    int32_t partitions_left;
+    struct sb_kafka_topic_iter topics; /* iteration state */
 };
 
 /**
