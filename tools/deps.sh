@@ -3,10 +3,11 @@
 
 # Build toolchain and the libraries the design calls for.
 SB_BUILD_PACKAGES=(gcc g++ make cmake ninja-build pkg-config
-                   liburing-dev libjemalloc-dev libbenchmark-dev libboost-dev libck-dev)
+                   liburing-dev libjemalloc-dev libbenchmark-dev libboost-dev libck-dev
+                   librdkafka-dev libinih-dev)
 # Only the test command needs these: the second compiler the code must build cleanly with, and
 # its runtime libraries for libFuzzer.
-SB_TEST_PACKAGES=(clang libclang-rt-14-dev)
+SB_TEST_PACKAGES=(clang libclang-rt-14-dev kcat)
 
 sb_missing_packages() {
   local pkg
