@@ -1,0 +1,837 @@
+/*
+ * test_bad_input.c - hostile and broken requests against a live shardbusd, over raw TCP.
+ *
+ * Every case runs on its own connection and gets the protocol's answer: an error code where
+ * Kafka has one (CORRUPT_MESSAGE for a bad CRC, UNKNOWN_TOPIC_OR_PARTITION, OFFSET_OUT_OF_RANGE,
+ * MESSAGE_TOO_LARGE, UNSUPPORTED_VERSION in ApiVersions), otherwise the connection is closed
+ * (truncated frames, a size over the limit, an unknown API key, an unsupported version of
+ * another API, garbage). After each case a fresh connection still gets ApiVersions and Metadata
+ * answered, a connection opened at the start is still served at the end, nothing bad was
+ * stored, and the daemon stops cleanly on SIGTERM.
+ *
+ * Requests are encoded by hand (request header v1: api_key, api_version, correlation_id,
+ * client_id) with the io/ writer; record batches with io/record_batch.h, then corrupted.
+ *
+ * Usage: test_bad_input PATH-TO-SHARDBUSD   (exit 77 while the server is not implemented)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "kafka_codec.h"
+#include "record_batch.h"
+#include "server_proc.h"
+
+static struct sbt_server srv;
+static int32_t next_corr = 1;
+
+#define TOPIC "bad-input"
+
+/* ---- frames ------------------------------------------------------------------------------ */
+
+struct req {
+    struct sb_kwriter w;
+    size_t frame;
+    int32_t corr;
+};
+
+static void req_begin(struct req *q, int16_t key, int16_t version)
+{
+    sb_kwriter_init(&q->w);
+    q->frame = sb_kw_frame_begin(&q->w);
+    q->corr = next_corr++;
+    sb_kw_i16(&q->w, key);
+    sb_kw_i16(&q->w, version);
+    sb_kw_i32(&q->w, q->corr);
+    sb_kw_string(&q->w, "sb-bad-input", -1);
+}
+
+static void req_end(struct req *q)
+{
+    sb_kw_frame_end(&q->w, q->frame);
+    CHECK(q->w.error == 0);
+}
+
+/* Write everything; false when the server closed the connection first. */
+static bool send_all(int fd, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static void send_req(int fd, struct req *q)
+{
+    CHECK(send_all(fd, q->w.buf, q->w.len));
+    sb_kwriter_free(&q->w);
+}
+
+enum { RECV_OK = 0, RECV_CLOSED = -1, RECV_TIMEOUT = -2 };
+
+static int recv_exact(int fd, void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    while (len) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return RECV_TIMEOUT;
+        if (n <= 0)
+            return RECV_CLOSED; /* EOF or ECONNRESET */
+        p += n;
+        len -= (size_t)n;
+    }
+    return RECV_OK;
+}
+
+/* One response frame (after its size): malloc'd body in *body, *len bytes. */
+static int recv_frame(int fd, unsigned char **body, size_t *len)
+{
+    unsigned char hdr[4];
+    int rc = recv_exact(fd, hdr, 4);
+    if (rc)
+        return rc;
+    uint32_t size = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
+                    hdr[3];
+    CHECK(size >= 4 && size < (64u << 20));
+    *body = malloc(size);
+    CHECK(*body != NULL);
+    rc = recv_exact(fd, *body, size);
+    if (rc) {
+        free(*body);
+        return rc;
+    }
+    *len = size;
+    return RECV_OK;
+}
+
+/* A response to @corr: a reader positioned after the correlation id (response header v0). */
+static unsigned char *expect_response(int fd, int32_t corr, struct sb_kreader *r)
+{
+    unsigned char *body;
+    size_t len;
+    int rc = recv_frame(fd, &body, &len);
+    if (rc != RECV_OK) {
+        fprintf(stderr, "no response to correlation id %d: %s\n", corr,
+                rc == RECV_CLOSED ? "connection closed" : "timed out");
+        CHECK(rc == RECV_OK);
+    }
+    sb_kreader_init(r, body, len);
+    CHECK_EQ(sb_kr_i32(r), corr);
+    return body;
+}
+
+/* The server closes the connection without answering (within 10 s). */
+static void expect_closed(int fd, const char *what)
+{
+    unsigned char buf[4096];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
+            break;
+        if (n < 0) {
+            fprintf(stderr, "%s: the connection was not closed within 10 s (%s)\n", what,
+                    strerror(errno));
+            abort();
+        }
+        fprintf(stderr, "%s: expected the connection closed, got %zd bytes of answer\n", what,
+                n);
+        abort();
+    }
+    close(fd);
+    printf("ok: %s -> connection closed\n", what);
+}
+
+static int connect_or_die(void)
+{
+    int fd = sbt_connect(&srv);
+    if (fd < 0) {
+        sbt_dump_log(&srv);
+        fprintf(stderr, "cannot connect to %s\n", srv.bootstrap);
+        abort();
+    }
+    return fd;
+}
+
+/* ---- the normal requests ------------------------------------------------------------------ */
+
+static void send_api_versions(int fd, int16_t version, int32_t *corr)
+{
+    struct req q;
+    req_begin(&q, SB_KAFKA_API_VERSIONS, version);
+    req_end(&q);
+    *corr = q.corr;
+    send_req(fd, &q);
+}
+
+/* An ApiVersions v0 answer: no error, and the ranges the subset needs. */
+static void check_api_versions_v0(int fd, int32_t corr)
+{
+    struct sb_kreader r;
+    unsigned char *body = expect_response(fd, corr, &r);
+    CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_NONE);
+    int32_t n = sb_kr_array_len(&r, 6);
+    static const struct sb_kafka_api_range need[] = {
+        {SB_KAFKA_PRODUCE, 3, 7},     {SB_KAFKA_FETCH, 4, 11},
+        {SB_KAFKA_LIST_OFFSETS, 1, 2}, {SB_KAFKA_METADATA, 0, 4},
+        {SB_KAFKA_API_VERSIONS, 0, 3}, {SB_KAFKA_CREATE_TOPICS, -1, -1},
+        {SB_KAFKA_DELETE_TOPICS, -1, -1}, {SB_KAFKA_INIT_PRODUCER_ID, 0, 1},
+    };
+    bool seen[sizeof need / sizeof need[0]] = {false};
+    for (int32_t i = 0; i < n; i++) {
+        int16_t key = sb_kr_i16(&r), lo = sb_kr_i16(&r), hi = sb_kr_i16(&r);
+        for (size_t k = 0; k < sizeof need / sizeof need[0]; k++) {
+            if (need[k].api_key != key)
+                continue;
+            seen[k] = true;
+            if (need[k].min_version >= 0 && (lo > need[k].min_version || hi < need[k].max_version)) {
+                fprintf(stderr, "ApiVersions: key %d advertises %d-%d, need %d-%d\n", key, lo, hi,
+                        need[k].min_version, need[k].max_version);
+                abort();
+            }
+        }
+    }
+    CHECK(r.error == 0);
+    CHECK_EQ(sb_kreader_left(&r), 0);
+    for (size_t k = 0; k < sizeof need / sizeof need[0]; k++)
+        if (!seen[k]) {
+            fprintf(stderr, "ApiVersions does not list API key %d\n", need[k].api_key);
+            abort();
+        }
+    free(body);
+}
+
+static void send_metadata(int fd, const char *topic, int32_t *corr)
+{
+    struct req q;
+    req_begin(&q, SB_KAFKA_METADATA, 4);
+    sb_kw_array_len(&q.w, 1);
+    sb_kw_string(&q.w, topic, -1);
+    sb_kw_i8(&q.w, 1); /* allow_auto_topic_creation */
+    req_end(&q);
+    *corr = q.corr;
+    send_req(fd, &q);
+}
+
+/* A Metadata v4 answer naming our broker and @topic with no error; its partition count. */
+static int32_t check_metadata_v4(int fd, int32_t corr, const char *topic)
+{
+    struct sb_kreader r;
+    unsigned char *body = expect_response(fd, corr, &r);
+    sb_kr_i32(&r); /* throttle */
+    int32_t brokers = sb_kr_array_len(&r, 14);
+    CHECK(brokers >= 1);
+    bool ours = false;
+    for (int32_t i = 0; i < brokers; i++) {
+        sb_kr_i32(&r);
+        sb_kr_string(&r);
+        int32_t port = sb_kr_i32(&r);
+        sb_kr_string(&r); /* rack */
+        ours |= port == srv.port;
+    }
+    CHECK(ours);
+    sb_kr_string(&r); /* cluster id */
+    sb_kr_i32(&r);    /* controller */
+    int32_t topics = sb_kr_array_len(&r, 9);
+    CHECK_EQ(topics, 1);
+    CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_NONE);
+    struct sb_kslice name = sb_kr_string(&r);
+    CHECK_EQ(name.len, (int32_t)strlen(topic));
+    CHECK_MEM(name.ptr, topic, strlen(topic));
+    sb_kr_i8(&r); /* is_internal */
+    int32_t parts = sb_kr_array_len(&r, 18);
+    CHECK(parts >= 1);
+    for (int32_t i = 0; i < parts; i++) {
+        CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_NONE);
+        sb_kr_i32(&r); /* index */
+        sb_kr_i32(&r); /* leader */
+        for (int a = 0; a < 2; a++) {
+            int32_t k = sb_kr_array_len(&r, 4);
+            for (int32_t j = 0; j < k; j++)
+                sb_kr_i32(&r);
+        }
+    }
+    CHECK(r.error == 0);
+    CHECK_EQ(sb_kreader_left(&r), 0);
+    free(body);
+    return parts;
+}
+
+/* "A normal client still works": ApiVersions and Metadata on a fresh connection. */
+static void check_healthy(const char *after)
+{
+    CHECK(sbt_server_alive(&srv));
+    int fd = connect_or_die();
+    int32_t c1, c2;
+    send_api_versions(fd, 0, &c1);
+    check_api_versions_v0(fd, c1);
+    send_metadata(fd, TOPIC, &c2);
+    check_metadata_v4(fd, c2, TOPIC);
+    close(fd);
+    printf("ok: served normally after %s\n", after);
+}
+
+/* ---- Produce and Fetch ------------------------------------------------------------------- */
+
+static void produce_req(struct req *q, int16_t version, const char *topic, int32_t partition,
+                        const void *records, size_t len)
+{
+    req_begin(q, SB_KAFKA_PRODUCE, version);
+    sb_kw_string(&q->w, NULL, -1); /* transactional_id */
+    sb_kw_i16(&q->w, -1);          /* acks = all */
+    sb_kw_i32(&q->w, 10000);
+    sb_kw_array_len(&q->w, 1);
+    sb_kw_string(&q->w, topic, -1);
+    sb_kw_array_len(&q->w, 1);
+    sb_kw_i32(&q->w, partition);
+    sb_kw_bytes(&q->w, records, (int32_t)len);
+    req_end(q);
+}
+
+/* Produce v7 of one batch; the partition's error code, *base_offset. */
+static int16_t produce(const char *topic, int32_t partition, const void *records, size_t len,
+                       int64_t *base_offset)
+{
+    int fd = connect_or_die();
+    struct req q;
+    produce_req(&q, 7, topic, partition, records, len);
+    int32_t corr = q.corr;
+    send_req(fd, &q);
+    struct sb_kreader r;
+    unsigned char *body = expect_response(fd, corr, &r);
+    CHECK_EQ(sb_kr_array_len(&r, 6), 1);
+    struct sb_kslice name = sb_kr_string(&r);
+    CHECK(name.len == (int32_t)strlen(topic) && memcmp(name.ptr, topic, strlen(topic)) == 0);
+    CHECK_EQ(sb_kr_array_len(&r, 30), 1);
+    CHECK_EQ(sb_kr_i32(&r), partition);
+    int16_t err = sb_kr_i16(&r);
+    int64_t base = sb_kr_i64(&r);
+    sb_kr_i64(&r); /* log_append_time */
+    sb_kr_i64(&r); /* log_start_offset */
+    sb_kr_i32(&r); /* throttle */
+    CHECK(r.error == 0);
+    CHECK_EQ(sb_kreader_left(&r), 0);
+    free(body);
+    close(fd);
+    if (base_offset)
+        *base_offset = base;
+    return err;
+}
+
+struct fetch_result {
+    unsigned char *body; /* owns the bytes below */
+    int16_t error;
+    int64_t high_watermark;
+    const unsigned char *records;
+    int32_t records_len;
+};
+
+/* Fetch v11 of one partition from @offset (answered at once: max_wait 0). */
+static void fetch(const char *topic, int32_t partition, int64_t offset, struct fetch_result *out)
+{
+    int fd = connect_or_die();
+    struct req q;
+    req_begin(&q, SB_KAFKA_FETCH, 11);
+    sb_kw_i32(&q.w, -1);       /* replica_id */
+    sb_kw_i32(&q.w, 0);        /* max_wait_ms */
+    sb_kw_i32(&q.w, 0);        /* min_bytes */
+    sb_kw_i32(&q.w, 1 << 20);  /* max_bytes */
+    sb_kw_i8(&q.w, 0);         /* isolation_level */
+    sb_kw_i32(&q.w, 0);        /* session_id */
+    sb_kw_i32(&q.w, -1);       /* session_epoch: full fetch, no session */
+    sb_kw_array_len(&q.w, 1);
+    sb_kw_string(&q.w, topic, -1);
+    sb_kw_array_len(&q.w, 1);
+    sb_kw_i32(&q.w, partition);
+    sb_kw_i32(&q.w, -1);       /* current_leader_epoch */
+    sb_kw_i64(&q.w, offset);
+    sb_kw_i64(&q.w, -1);       /* log_start_offset */
+    sb_kw_i32(&q.w, 1 << 20);  /* partition_max_bytes */
+    sb_kw_array_len(&q.w, 0);  /* forgotten topics */
+    sb_kw_string(&q.w, "", 0); /* rack_id */
+    req_end(&q);
+    int32_t corr = q.corr;
+    send_req(fd, &q);
+    struct sb_kreader r;
+    out->body = expect_response(fd, corr, &r);
+    sb_kr_i32(&r); /* throttle */
+    CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_NONE);
+    sb_kr_i32(&r); /* session id */
+    CHECK_EQ(sb_kr_array_len(&r, 6), 1);
+    struct sb_kslice name = sb_kr_string(&r);
+    CHECK(name.len == (int32_t)strlen(topic) && memcmp(name.ptr, topic, strlen(topic)) == 0);
+    CHECK_EQ(sb_kr_array_len(&r, 40), 1);
+    CHECK_EQ(sb_kr_i32(&r), partition);
+    out->error = sb_kr_i16(&r);
+    out->high_watermark = sb_kr_i64(&r);
+    sb_kr_i64(&r); /* last_stable_offset */
+    sb_kr_i64(&r); /* log_start_offset */
+    int32_t aborted = sb_kr_array_len(&r, 16);
+    for (int32_t i = 0; i < aborted; i++) {
+        sb_kr_i64(&r);
+        sb_kr_i64(&r);
+    }
+    sb_kr_i32(&r); /* preferred_read_replica */
+    struct sb_kslice rec = sb_kr_bytes(&r);
+    CHECK(r.error == 0);
+    CHECK_EQ(sb_kreader_left(&r), 0);
+    out->records = rec.ptr;
+    out->records_len = rec.len < 0 ? 0 : rec.len;
+    close(fd);
+}
+
+/* ---- the records we store and expect back ---------------------------------------------- */
+
+#define GOOD_RECORDS 3
+static unsigned char good_key[GOOD_RECORDS][40], good_value[GOOD_RECORDS][300];
+static size_t good_key_len[GOOD_RECORDS], good_value_len[GOOD_RECORDS];
+
+/* One valid batch of the good records. */
+static size_t build_good_batch(unsigned char *buf, size_t cap)
+{
+    struct sb_batch_builder b;
+    sb_batch_begin(&b, buf, cap);
+    int64_t now = (int64_t)time(NULL) * 1000;
+    for (int i = 0; i < GOOD_RECORDS; i++)
+        CHECK(sb_batch_add(&b, now, good_key[i], good_key_len[i], good_value[i],
+                           good_value_len[i]) == 0);
+    return sb_batch_finish(&b, 0, false);
+}
+
+static void make_good_records(void)
+{
+    for (int i = 0; i < GOOD_RECORDS; i++) {
+        good_key_len[i] = 5 + (size_t)i * 7;
+        good_value_len[i] = 100 + (size_t)i * 90;
+        for (size_t j = 0; j < good_key_len[i]; j++)
+            good_key[i][j] = (unsigned char)test_mix64((unsigned long long)i << 32 | j);
+        for (size_t j = 0; j < good_value_len[i]; j++)
+            good_value[i][j] = (unsigned char)test_mix64(0x5eedULL << 40 | (unsigned)i << 20 | j);
+    }
+}
+
+/* The partition holds exactly the good records at offsets 0.., byte for byte. */
+static void check_partition_holds_good_records(const char *after)
+{
+    struct fetch_result f;
+    fetch(TOPIC, 0, 0, &f);
+    CHECK_EQ(f.error, SB_KAFKA_NONE);
+    if (f.high_watermark != GOOD_RECORDS) {
+        fprintf(stderr, "after %s: high watermark %lld, expected %d (bad input was stored?)\n",
+                after, (long long)f.high_watermark, GOOD_RECORDS);
+        abort();
+    }
+    int seen = 0;
+    const unsigned char *p = f.records;
+    size_t left = (size_t)f.records_len;
+    while (left >= SB_BATCH_HEADER_BYTES) {
+        struct sb_batch_info info;
+        const char *why = NULL;
+        int rc = sb_batch_validate(p, left, &info, &why);
+        if (rc == -EAGAIN)
+            break; /* a partial batch at the end is allowed (max_bytes) */
+        if (rc) {
+            fprintf(stderr, "after %s: stored batch invalid: %s\n", after, why);
+            abort();
+        }
+        struct sb_record_iter it;
+        CHECK(sb_record_iter_init(&it, p, info.total_bytes) == 0);
+        struct sb_record rec;
+        while ((rc = sb_record_next(&it, &rec, &why)) == 1) {
+            CHECK(rec.offset == seen);
+            CHECK(seen < GOOD_RECORDS);
+            CHECK(rec.key_len == (int32_t)good_key_len[seen]);
+            CHECK_MEM(rec.key, good_key[seen], good_key_len[seen]);
+            CHECK(rec.value_len == (int32_t)good_value_len[seen]);
+            CHECK_MEM(rec.value, good_value[seen], good_value_len[seen]);
+            seen++;
+        }
+        CHECK(rc == 0);
+        p += info.total_bytes;
+        left -= info.total_bytes;
+    }
+    CHECK_EQ(seen, GOOD_RECORDS);
+    free(f.body);
+    printf("ok: partition 0 holds exactly the %d good records after %s\n", GOOD_RECORDS, after);
+}
+
+/* ---- the cases --------------------------------------------------------------------------- */
+
+static void case_pipelined(void)
+{
+    /* Three requests in one write: three answers, in order. */
+    int fd = connect_or_die();
+    struct req a, m, v;
+    req_begin(&a, SB_KAFKA_API_VERSIONS, 0);
+    req_end(&a);
+    req_begin(&m, SB_KAFKA_METADATA, 4);
+    sb_kw_array_len(&m.w, 1);
+    sb_kw_string(&m.w, TOPIC, -1);
+    sb_kw_i8(&m.w, 1);
+    req_end(&m);
+    req_begin(&v, SB_KAFKA_API_VERSIONS, 1);
+    req_end(&v);
+    struct sb_kwriter all;
+    sb_kwriter_init(&all);
+    sb_kw_raw(&all, a.w.buf, a.w.len);
+    sb_kw_raw(&all, m.w.buf, m.w.len);
+    sb_kw_raw(&all, v.w.buf, v.w.len);
+    CHECK(send_all(fd, all.buf, all.len));
+    check_api_versions_v0(fd, a.corr);
+    check_metadata_v4(fd, m.corr, TOPIC);
+    struct sb_kreader r;
+    unsigned char *body = expect_response(fd, v.corr, &r);
+    CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_NONE);
+    free(body);
+    sb_kwriter_free(&a.w);
+    sb_kwriter_free(&m.w);
+    sb_kwriter_free(&v.w);
+    sb_kwriter_free(&all);
+    close(fd);
+    printf("ok: pipelined requests answered in order\n");
+}
+
+static void case_byte_by_byte(void)
+{
+    /* A request arriving one byte at a time is still one request. */
+    int fd = connect_or_die();
+    struct req q;
+    req_begin(&q, SB_KAFKA_API_VERSIONS, 0);
+    req_end(&q);
+    for (size_t i = 0; i < q.w.len; i++) {
+        CHECK(send_all(fd, q.w.buf + i, 1));
+        struct timespec ts = {0, 3000000};
+        nanosleep(&ts, NULL);
+    }
+    check_api_versions_v0(fd, q.corr);
+    sb_kwriter_free(&q.w);
+    close(fd);
+    printf("ok: request sent byte by byte\n");
+}
+
+static void case_good_produce_and_fetch(void)
+{
+    static unsigned char buf[4096];
+    size_t len = build_good_batch(buf, sizeof buf);
+    int64_t base = -1;
+    CHECK_EQ(produce(TOPIC, 0, buf, len, &base), SB_KAFKA_NONE);
+    CHECK_EQ(base, 0);
+    check_partition_holds_good_records("a good produce");
+}
+
+static void expect_produce_error(const char *what, const void *batch, size_t len, int16_t want,
+                                 int32_t partition)
+{
+    int16_t err = produce(TOPIC, partition, batch, len, NULL);
+    if (err != want) {
+        fprintf(stderr, "%s: Produce answered error %d, expected %d\n", what, err, want);
+        abort();
+    }
+    printf("ok: %s -> error %d\n", what, err);
+    check_partition_holds_good_records(what);
+    check_healthy(what);
+}
+
+static void case_corrupt_batches(void)
+{
+    static unsigned char buf[4096], bad[4096];
+    size_t len = build_good_batch(buf, sizeof buf);
+
+    memcpy(bad, buf, len);
+    bad[len - 10] ^= 0x01; /* a byte of the last record's value */
+    expect_produce_error("bad CRC (a record byte flipped)", bad, len, SB_KAFKA_CORRUPT_MESSAGE, 0);
+
+    memcpy(bad, buf, len);
+    bad[SB_BATCH_CRC_OFFSET + 2] ^= 0x80; /* the CRC itself */
+    expect_produce_error("bad CRC (the CRC field flipped)", bad, len, SB_KAFKA_CORRUPT_MESSAGE,
+                         0);
+
+    memcpy(bad, buf, len);
+    bad[16] = 1; /* magic 1 */
+    expect_produce_error("magic 1 batch", bad, len, SB_KAFKA_CORRUPT_MESSAGE, 0);
+
+    /* batchLength claims 20 bytes more than the records field holds. */
+    memcpy(bad, buf, len);
+    uint32_t bl = (uint32_t)(len - SB_BATCH_LOG_OVERHEAD + 20);
+    bad[8] = (unsigned char)(bl >> 24);
+    bad[9] = (unsigned char)(bl >> 16);
+    bad[10] = (unsigned char)(bl >> 8);
+    bad[11] = (unsigned char)bl;
+    expect_produce_error("batchLength past the end", bad, len, SB_KAFKA_CORRUPT_MESSAGE, 0);
+
+    /* Cut in the middle of the last record (lengths inconsistent). */
+    memcpy(bad, buf, len);
+    expect_produce_error("truncated batch", bad, len - 7, SB_KAFKA_CORRUPT_MESSAGE, 0);
+
+    /* An unknown partition of a known topic. */
+    expect_produce_error("produce to partition 99", buf, len,
+                         SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION, 99);
+}
+
+static void case_message_too_large(void)
+{
+    /* 2 MiB in one record: over the default largest batch (1 MiB + 12). */
+    size_t value_len = 2u << 20, cap = value_len + 4096;
+    unsigned char *buf = malloc(cap), *value = malloc(value_len);
+    CHECK(buf != NULL && value != NULL);
+    memset(value, 'x', value_len);
+    struct sb_batch_builder b;
+    sb_batch_begin(&b, buf, cap);
+    CHECK(sb_batch_add(&b, (int64_t)time(NULL) * 1000, "big", 3, value, value_len) == 0);
+    size_t len = sb_batch_finish(&b, 0, false);
+    expect_produce_error("a 2 MiB batch", buf, len, SB_KAFKA_MESSAGE_TOO_LARGE, 0);
+    free(value);
+    free(buf);
+}
+
+static void case_fetch_errors(void)
+{
+    struct fetch_result f;
+    fetch("no-such-topic-7f3a", 0, 0, &f);
+    CHECK_EQ(f.error, SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+    CHECK_EQ(f.records_len, 0);
+    free(f.body);
+    printf("ok: Fetch of an unknown topic -> error 3\n");
+    check_healthy("Fetch of an unknown topic");
+
+    fetch(TOPIC, 99, 0, &f);
+    CHECK_EQ(f.error, SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+    free(f.body);
+    printf("ok: Fetch of an unknown partition -> error 3\n");
+
+    static const int64_t bad_offsets[] = {1000, GOOD_RECORDS + 1, INT64_MAX, -5};
+    for (size_t i = 0; i < sizeof bad_offsets / sizeof bad_offsets[0]; i++) {
+        fetch(TOPIC, 0, bad_offsets[i], &f);
+        if (f.error != SB_KAFKA_OFFSET_OUT_OF_RANGE) {
+            fprintf(stderr, "Fetch at offset %lld: error %d, expected 1\n",
+                    (long long)bad_offsets[i], f.error);
+            abort();
+        }
+        CHECK_EQ(f.records_len, 0);
+        free(f.body);
+        printf("ok: Fetch at offset %lld -> error 1\n", (long long)bad_offsets[i]);
+    }
+    check_healthy("Fetch out of range");
+
+    /* At the high watermark: no error, nothing (max_wait 0). */
+    fetch(TOPIC, 0, GOOD_RECORDS, &f);
+    CHECK_EQ(f.error, SB_KAFKA_NONE);
+    CHECK_EQ(f.high_watermark, GOOD_RECORDS);
+    CHECK_EQ(f.records_len, 0);
+    free(f.body);
+    printf("ok: Fetch at the high watermark -> no error, no records\n");
+}
+
+static void case_api_versions_unsupported(void)
+{
+    int fd = connect_or_die();
+    int32_t corr;
+    send_api_versions(fd, 99, &corr);
+    struct sb_kreader r;
+    unsigned char *body = expect_response(fd, corr, &r);
+    /* v0 body: error, then the supported ranges (so the client can pick one). */
+    CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_UNSUPPORTED_VERSION);
+    int32_t n = sb_kr_array_len(&r, 6);
+    bool has_self = false;
+    for (int32_t i = 0; i < n; i++) {
+        int16_t key = sb_kr_i16(&r), lo = sb_kr_i16(&r), hi = sb_kr_i16(&r);
+        has_self |= key == SB_KAFKA_API_VERSIONS && lo == 0 && hi >= 3;
+    }
+    CHECK(r.error == 0);
+    CHECK(has_self);
+    free(body);
+    /* The connection stays usable: the client retries with a version we have. */
+    send_api_versions(fd, 0, &corr);
+    check_api_versions_v0(fd, corr);
+    close(fd);
+    printf("ok: ApiVersions v99 -> error 35, then v0 on the same connection\n");
+    check_healthy("ApiVersions v99");
+}
+
+static void expect_request_closes(const char *what, int16_t key, int16_t version, size_t body_len)
+{
+    int fd = connect_or_die();
+    struct req q;
+    req_begin(&q, key, version);
+    for (size_t i = 0; i < body_len; i++)
+        sb_kw_i8(&q.w, 0);
+    req_end(&q);
+    send_req(fd, &q);
+    expect_closed(fd, what);
+    check_healthy(what);
+}
+
+static void case_unsupported(void)
+{
+    expect_request_closes("unknown API key 999", 999, 0, 8);
+    expect_request_closes("API key -1", -1, 0, 8);
+    expect_request_closes("FindCoordinator (not offered)", 10, 0, 8);
+    expect_request_closes("Metadata v99", SB_KAFKA_METADATA, 99, 8);
+    expect_request_closes("Metadata v-1", SB_KAFKA_METADATA, -1, 8);
+    expect_request_closes("Fetch v3", SB_KAFKA_FETCH, 3, 40);
+    expect_request_closes("Fetch v12", SB_KAFKA_FETCH, 12, 40);
+    expect_request_closes("ListOffsets v0", SB_KAFKA_LIST_OFFSETS, 0, 20);
+    expect_request_closes("InitProducerId v99", SB_KAFKA_INIT_PRODUCER_ID, 99, 10);
+
+    /* Produce v2 (the old message format) with a real body: closed, as Kafka 4 does. */
+    static unsigned char buf[4096];
+    size_t len = build_good_batch(buf, sizeof buf);
+    int fd = connect_or_die();
+    struct req q;
+    produce_req(&q, 2, TOPIC, 0, buf, len);
+    send_req(fd, &q);
+    expect_closed(fd, "Produce v2");
+    check_partition_holds_good_records("Produce v2");
+    check_healthy("Produce v2");
+}
+
+static void expect_bytes_close(const char *what, const void *bytes, size_t len, bool shut_write,
+                               bool hang_up)
+{
+    int fd = connect_or_die();
+    (void)send_all(fd, bytes, len); /* the server may close before all is sent */
+    if (hang_up) {
+        close(fd);
+        printf("ok: %s, then hung up\n", what);
+    } else {
+        if (shut_write)
+            shutdown(fd, SHUT_WR);
+        expect_closed(fd, what);
+    }
+    check_healthy(what);
+}
+
+static void case_framing(void)
+{
+    static const unsigned char too_big[] = {0x7f, 0xff, 0xff, 0xff};
+    expect_bytes_close("size 2 GiB - 1 (over the limit)", too_big, sizeof too_big, false, false);
+    static const unsigned char big[] = {0x0c, 0x80, 0x00, 0x00}; /* 200 MiB */
+    expect_bytes_close("size 200 MiB (over the limit)", big, sizeof big, false, false);
+    static const unsigned char negative[] = {0xff, 0xff, 0xff, 0xfe};
+    expect_bytes_close("negative size", negative, sizeof negative, false, false);
+    static const unsigned char tiny[] = {0, 0, 0, 3, 0, 18, 0};
+    expect_bytes_close("a 3-byte frame (shorter than a header)", tiny, sizeof tiny, false, false);
+    static const unsigned char zero[] = {0, 0, 0, 0};
+    expect_bytes_close("a 0-byte frame", zero, sizeof zero, false, false);
+
+    /* Truncated: a size, then fewer bytes, then end of stream / hang up. */
+    struct req q;
+    req_begin(&q, SB_KAFKA_API_VERSIONS, 0);
+    req_end(&q);
+    unsigned char frame[100] = {0, 0, 0, 100};
+    memcpy(frame + 4, q.w.buf + 4, q.w.len - 4);
+    expect_bytes_close("size 100, 10 bytes, end of stream", frame, 14, true, false);
+    expect_bytes_close("size 100, 10 bytes, hang up", frame, 14, false, true);
+    expect_bytes_close("half a size prefix, end of stream", frame, 2, true, false);
+    expect_bytes_close("half a size prefix, hang up", frame, 2, false, true);
+    sb_kwriter_free(&q.w);
+
+    /* A complete frame whose Produce body ends early: closed, or answered with an error; the
+     * server stays up either way. */
+    static unsigned char buf[4096];
+    size_t len = build_good_batch(buf, sizeof buf);
+    struct req p;
+    produce_req(&p, 7, TOPIC, 0, buf, len);
+    size_t cut = p.w.len - len / 2;
+    p.w.buf[0] = (unsigned char)((cut - 4) >> 24);
+    p.w.buf[1] = (unsigned char)((cut - 4) >> 16);
+    p.w.buf[2] = (unsigned char)((cut - 4) >> 8);
+    p.w.buf[3] = (unsigned char)(cut - 4);
+    int fd = connect_or_die();
+    CHECK(send_all(fd, p.w.buf, cut));
+    unsigned char *body;
+    size_t blen;
+    int rc = recv_frame(fd, &body, &blen);
+    CHECK(rc != RECV_TIMEOUT);
+    if (rc == RECV_OK) {
+        struct sb_kreader r;
+        sb_kreader_init(&r, body, blen);
+        CHECK_EQ(sb_kr_i32(&r), p.corr);
+        free(body);
+        printf("ok: a Produce cut short was answered (with an error)\n");
+    } else {
+        printf("ok: a Produce cut short -> connection closed\n");
+    }
+    close(fd);
+    sb_kwriter_free(&p.w);
+    check_partition_holds_good_records("a Produce cut short");
+    check_healthy("a Produce cut short");
+}
+
+static void case_garbage(void)
+{
+    static unsigned char junk[65536];
+    for (size_t i = 0; i < sizeof junk; i += 8) {
+        unsigned long long v = test_mix64(0x6a726b ^ i);
+        memcpy(junk + i, &v, 8);
+    }
+    junk[0] |= 0x40; /* a size prefix over the limit: no waiting for 1 GiB */
+    expect_bytes_close("64 KiB of garbage", junk, sizeof junk, true, false);
+
+    /* Garbage after a plausible size prefix, then end of stream. */
+    unsigned char framed[4 + 1000];
+    framed[0] = 0, framed[1] = 0, framed[2] = 0x03, framed[3] = 0xe8;
+    memcpy(framed + 4, junk + 100, 1000);
+    framed[4] = 0x7f; /* api key 0x7fxx: unknown */
+    expect_bytes_close("a 1000-byte frame of garbage", framed, sizeof framed, false, false);
+
+    /* ASCII: someone speaking HTTP to the Kafka port. */
+    static const char http[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    expect_bytes_close("an HTTP request", http, sizeof http - 1, true, false);
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    sbt_server_init(&srv, argc > 1 ? argv[1] : NULL, NULL);
+    sbt_server_start(&srv);
+    make_good_records();
+
+    /* A connection opened first and left idle: still served at the end. */
+    int idle = connect_or_die();
+    int32_t corr;
+    send_api_versions(idle, 0, &corr);
+    check_api_versions_v0(idle, corr);
+
+    check_healthy("start");
+    case_pipelined();
+    case_byte_by_byte();
+    case_good_produce_and_fetch();
+    case_corrupt_batches();
+    case_message_too_large();
+    case_fetch_errors();
+    case_api_versions_unsupported();
+    case_unsupported();
+    case_framing();
+    case_garbage();
+
+    send_metadata(idle, TOPIC, &corr);
+    check_metadata_v4(idle, corr, TOPIC);
+    close(idle);
+    printf("ok: the first connection is still served\n");
+    check_partition_holds_good_records("everything");
+
+    sbt_server_stop(&srv); /* SIGTERM: exit 0 (no-op for an external broker) */
+    sbt_server_cleanup(&srv);
+    printf("PASS\n");
+    return 0;
+}
