@@ -1,5 +1,5 @@
 /*
- * shardbus.c - the command-line tool.
+ * log_commands.c - shardbus log verify|dump: read a data_dir directly (no server needed).
  *
  *   shardbus log verify DIR        check every partition log under a data_dir (read only)
  *   shardbus log dump DIR [--topic T] [--partition P] [--from OFFSET] [--json]
@@ -18,6 +18,7 @@
 #include <shardbus.h>
 
 #include "log_verify.h"
+#include "options.h"
 
 static const char usage_text[] =
     "usage: shardbus log verify DIR\n"
@@ -281,19 +282,11 @@ static int cmd_log(int argc, char **argv)
     return cmd_dump(dir, topic, (long)partition, from, json);
 }
 
-int main(int argc, char **argv)
+int cli_log_main(int argc, char **argv)
 {
-    if (argc < 2)
-        return usage_error("a command is needed");
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
         fputs(usage_text, stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "--version")) {
-        printf("shardbus %s\n", sb_version_string());
-        return 0;
-    }
-    if (!strcmp(argv[1], "log"))
-        return cmd_log(argc - 2, argv + 2);
-    return usage_error("unknown command \"%s\"", argv[1]);
+    return cmd_log(argc, argv);
 }
