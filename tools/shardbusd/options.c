@@ -54,36 +54,36 @@ struct setting {
 
 static const struct setting settings[] = {
     {"listen", OPT_LISTEN, "HOST:PORT",
-     "Kafka listener (IPv6: [ADDR]:PORT) (default 127.0.0.1:9092)"},
+     "Kafka listener, IPv6 as [ADDR]:PORT (127.0.0.1:9092)"},
     {"advertised", OPT_ADVERTISED, "HOST:PORT",
-     "address clients are told to connect to (default: the listen address)"},
-    {"data-dir", OPT_DATA_DIR, "DIR", "folder of the durable log (default ./data)"},
+     "address given to clients (default: --listen)"},
+    {"data-dir", OPT_DATA_DIR, "DIR", "folder of the durable log (./data)"},
     {"metrics-listen", OPT_METRICS_LISTEN, "HOST:PORT",
-     "HTTP /metrics and /healthz, or 'off' (default 127.0.0.1:9644)"},
-    {"shards", OPT_SHARDS, "N", "shard threads, 0 = one per CPU (default 0)"},
+     "/metrics and /healthz, or off (127.0.0.1:9644)"},
+    {"shards", OPT_SHARDS, "N", "shard threads, 0 = one per CPU (0)"},
     {"cpus", OPT_CPUS, "LIST",
-     "CPUs of the shards, e.g. 0,1 or 2-5 (default: all this process may use)"},
+     "CPUs of the shards, e.g. 0,1 or 2-5 (all allowed)"},
     {"durability", OPT_DURABILITY, "MODE",
-     "none, batch (fdatasync per group commit) or interval (default batch)"},
+     "none, batch or interval (batch)"},
     {"fsync-interval-ms", OPT_FSYNC_INTERVAL_MS, "N",
-     "with durability interval: how often the log is synced (default 100)"},
+     "sync period of durability interval (100)"},
     {"segment-bytes", OPT_SEGMENT_BYTES, "N",
-     "size at which a partition's log rolls to a new segment (default 67108864)"},
+     "roll to a new segment at this size (67108864)"},
     {"retention-bytes", OPT_RETENTION_BYTES, "N",
-     "default retention per partition in bytes, -1 = unlimited (default -1)"},
+     "bytes kept per partition, -1 = no limit (-1)"},
     {"retention-ms", OPT_RETENTION_MS, "N",
-     "default retention in milliseconds, -1 = unlimited (default -1)"},
+     "age of events kept, -1 = no limit (-1)"},
     {"auto-create-topics", OPT_AUTO_CREATE_TOPICS, "BOOL",
-     "create a topic on its first produce or metadata request (default true)"},
+     "create topics on first use: true|false (true)"},
     {"default-partitions", OPT_DEFAULT_PARTITIONS, "N",
-     "partitions of an automatically created topic (default 1)"},
+     "partitions of a topic created on first use (1)"},
     {"max-message-bytes", OPT_MAX_MESSAGE_BYTES, "N",
-     "largest record batch accepted (default 1048588)"},
+     "largest record batch accepted (1048588)"},
     {"max-request-bytes", OPT_MAX_REQUEST_BYTES, "N",
-     "largest request; a larger one closes the connection (default 104857600)"},
-    {"max-connections", OPT_MAX_CONNECTIONS, "N", "connections open at once (default 10000)"},
-    {"config", OPT_CONFIG, "FILE", "read settings from an ini file (flags override it)"},
-    {"check-config", OPT_CHECK_CONFIG, NULL, "print the effective settings as a config file, exit"},
+     "largest request frame (104857600)"},
+    {"max-connections", OPT_MAX_CONNECTIONS, "N", "connections open at once (10000)"},
+    {"config", OPT_CONFIG, "FILE", "read settings from an ini file; flags win"},
+    {"check-config", OPT_CHECK_CONFIG, NULL, "print the effective settings, exit"},
     {"help", OPT_HELP, NULL, "this text"},
     {"version", OPT_VERSION, NULL, "print the version, exit"},
 };
@@ -120,7 +120,7 @@ void sbd_options_usage(FILE *out)
             snprintf(left, sizeof(left), "    --%s %s", s->name, s->arg);
         else
             snprintf(left, sizeof(left), "    --%s", s->name);
-        fprintf(out, "  %-32s %s\n", left, s->help);
+        fprintf(out, "  %-30s %s\n", left, s->help);
     }
     fprintf(out, "\nEvery setting with a value is also a 'key = value' line of the config file\n"
                  "(the flag without dashes), in a [shardbusd] section or before any section.\n"
