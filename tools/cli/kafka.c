@@ -67,7 +67,7 @@ rd_kafka_conf_t *cli_kafka_conf(const struct cli_common *common, const char *cmd
         cli_kafka_set(conf, cmd, "socket.timeout.ms", ms) ||
         cli_kafka_set(conf, cmd, "socket.connection.setup.timeout.ms", setup_ms) ||
         cli_kafka_set(conf, cmd, "reconnect.backoff.max.ms", "1000") ||
-        cli_kafka_set(conf, cmd, "log.connection.close", "false") ||
+        cli_kafka_set(conf, cmd, "log.connection.close", "true") || /* errors with reasons */
         cli_kafka_set(conf, cmd, "log_level", common->verbose ? "7" : "3")) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -107,7 +107,7 @@ rd_kafka_t *cli_kafka_open(const struct cli_common *common, const char *cmd,
             if (last[0])
                 snprintf(why, sizeof(why), "%s", last);
             else
-                snprintf(why, sizeof(why), "no metadata within %lld ms: %s", common->timeout_ms,
+                snprintf(why, sizeof(why), "connected, but no Kafka metadata within %lld ms: %s", common->timeout_ms,
                          rd_kafka_err2str(e));
             cli_kafka_unreachable(common, why);
         } else {

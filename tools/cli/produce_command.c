@@ -189,13 +189,16 @@ int cli_produce_main(int argc, char **argv)
         fputs("{\"topic\":", stdout);
         cli_json_cstr(stdout, topic);
         printf(",\"produced\":%" PRIu64 ",\"failed\":%" PRIu64, st.delivered, failed);
-        if (sent == 1 && st.delivered == 1)
+        if (sent == 1 && st.delivered == 1 && st.last_offset >= 0)
             printf(",\"partition\":%" PRId32 ",\"offset\":%" PRId64, st.last_partition,
                    st.last_offset);
         fputs("}\n", stdout);
-    } else if (sent == 1 && st.delivered == 1) {
+    } else if (sent == 1 && st.delivered == 1 && st.last_offset >= 0) {
         printf("produced 1 message to %s (partition %" PRId32 ", offset %" PRId64 ")\n", topic,
                st.last_partition, st.last_offset);
+    } else if (sent == 1 && st.delivered == 1) {
+        printf("produced 1 message to %s (partition %" PRId32 "; no offset with --acks 0)\n",
+               topic, st.last_partition);
     } else {
         printf("produced %" PRIu64 " message%s to %s", st.delivered, st.delivered == 1 ? "" : "s",
                topic);

@@ -373,6 +373,8 @@ static int print_human(char *body, const char *addr)
         for (int i = 0; part && i < nhist && !is_hist; i++)
             is_hist = strlen(hist_names[i]) == stem && !strncmp(hist_names[i], s.name, stem);
         if (!is_hist) {
+            hist_print(&h);
+            memset(&h, 0, sizeof(h));
             printf("  %s%s%s%s  %s\n", s.name, s.labels[0] ? "{" : "", s.labels,
                    s.labels[0] ? "}" : "", s.value);
             continue;
