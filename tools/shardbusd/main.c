@@ -8,13 +8,15 @@
  *
  * SIGTERM / SIGINT: stop the metrics listener, stop the server (no new connections; requests
  * in flight are finished and answered), close the bus (everything flushed and synced), exit 0.
- * A shutdown that hangs is for the supervisor's SIGKILL (systemd: TimeoutStopSec). SIGHUP is
+ * A second SIGTERM / SIGINT while that runs ends the process at once (the log recovers at the
+ * next start), as does the supervisor's SIGKILL (systemd: TimeoutStopSec). SIGHUP is
  * logged and ignored: there is no reload, a new config takes a restart.
  *
  * Exit status: 0 clean stop (and --help, --version, --check-config), 1 startup or runtime
  * error, 2 usage or config error.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,10 +126,22 @@ static int run(const struct sbd_options *o, const sigset_t *signals)
             sbd_log(SB_LOG_WARN, "SIGHUP ignored: no reload, restart to apply a new config");
             continue;
         }
-        sbd_log(SB_LOG_INFO, "%s from pid %ld: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                (long)info.si_pid);
+        const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+        if (info.si_code == SI_USER)
+            sbd_log(SB_LOG_INFO, "%s from pid %ld: shutting down (a second one exits at once)",
+                    name, (long)info.si_pid);
+        else
+            sbd_log(SB_LOG_INFO, "%s: shutting down (a second one exits at once)", name);
         break;
     }
+    /* A second SIGTERM or SIGINT during the shutdown takes the default action (the process
+     * ends at once; the log recovers at the next start): for an operator whose shutdown hangs
+     * on a stuck disk. Only this thread unblocks them, so only it can take them. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 
     if (http) {
         sbd_metrics_http_stop(http);

@@ -64,7 +64,7 @@ echo "$out" | grep -qx 'listen = 0.0.0.0:9093' || fail "file listen lost: $out"
 echo "$out" >"$tmp/round.conf"
 first=$out
 run --config "$tmp/round.conf" --check-config
-[ $rc -eq 0 ] && [ "$out" = "$first" ] || fail "--check-config output does not read back"
+{ [ $rc -eq 0 ] && [ "$out" = "$first" ]; } || fail "--check-config output does not read back"
 
 # A data dir another process holds (the bus's flock on DIR/.lock): exit 1 and the message.
 if command -v flock >/dev/null; then
