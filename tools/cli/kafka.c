@@ -107,8 +107,8 @@ rd_kafka_t *cli_kafka_open(const struct cli_common *common, const char *cmd,
             if (last[0])
                 snprintf(why, sizeof(why), "%s", last);
             else
-                snprintf(why, sizeof(why), "connected, but no Kafka metadata within %lld ms: %s", common->timeout_ms,
-                         rd_kafka_err2str(e));
+                snprintf(why, sizeof(why), "connected, but no Kafka metadata within %lld ms: %s",
+                         common->timeout_ms, rd_kafka_err2str(e));
             cli_kafka_unreachable(common, why);
         } else {
             fprintf(stderr, "shardbus: %s: metadata from %s: %s\n", cmd, common->bootstrap,
