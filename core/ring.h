@@ -87,6 +87,15 @@ struct sb_ring_consumer {
     uint64_t tail_cache; /* last value read from shared->tail */
 };
 
+/** sb_ring_occupancy - bytes committed and not yet released in the ring, as seen now. Any
+ *  thread (metrics): relaxed loads, the value may be stale by the time it is used. */
+static inline uint64_t sb_ring_occupancy(const struct sb_ring_consumer *c)
+{
+    uint64_t tail = atomic_load_explicit(&c->shared->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&c->shared->head, memory_order_relaxed);
+    return tail - head;
+}
+
 /** Bytes of memory a ring of @capacity data bytes needs (shared header + data). */
 static inline size_t sb_ring_memory_size(uint64_t capacity)
 {

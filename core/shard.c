@@ -53,6 +53,27 @@ int sb_partition_ensure_log(struct sb_shard *shard, struct sb_partition *part)
     return 0;
 }
 
+void sb_partition_publish_end(struct sb_bus *bus, struct sb_partition *part, int64_t end)
+{
+    /* seq_cst store, then seq_cst load of the waiters: pairs with sb_partition_watch_end()'s
+     * seq_cst fetch_or and load (Dekker): either the watcher sees the new end, or we see its
+     * bit and wake it (sb_parker_wake()'s seq_cst load pairs with its park; see park.h). */
+    atomic_store_explicit(&part->published_end, end, memory_order_seq_cst);
+    if (!atomic_load_explicit(&part->end_waiters, memory_order_seq_cst))
+        return;
+    uint64_t waiters = atomic_exchange_explicit(&part->end_waiters, 0, memory_order_seq_cst);
+    for (unsigned j = 0; waiters && j < bus->shard_count; j++)
+        if (waiters & (1ull << (j & 63)))
+            sb_parker_wake(&bus->shards[j]->parker);
+}
+
+bool sb_partition_watch_end(struct sb_shard *s, struct sb_partition *part, int64_t offset)
+{
+    /* seq_cst: see sb_partition_publish_end(). */
+    atomic_fetch_or_explicit(&part->end_waiters, 1ull << (s->id & 63), memory_order_seq_cst);
+    return atomic_load_explicit(&part->published_end, memory_order_seq_cst) > offset;
+}
+
 /* The lowest position a cursor of @part still has to read: eviction stops there. */
 static uint64_t partition_keep_pos(const struct sb_partition *part)
 {
@@ -90,6 +111,12 @@ void sb_shard_run_handlers(struct sb_shard *s, const struct sb_partition *part,
 static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec,
                         struct sb_producer_link *link)
 {
+    if (rec->type == SB_WIRE_TASK && !link && rec->length == sizeof(struct sb_wire_task)) {
+        struct sb_wire_task task;
+        memcpy(&task, rec->payload, sizeof(task));
+        task.fn(s, task.arg);
+        return 0;
+    }
     const struct sb_wire_event *ev = (const struct sb_wire_event *)rec->payload;
     if (rec->type != SB_WIRE_EVENT || !sb_wire_event_valid(ev, rec->length)) {
         s->corrupt_records++;
@@ -122,7 +149,7 @@ static unsigned drain_ring(struct sb_shard *s, struct sb_ring_consumer *r, bool 
                            struct sb_producer_link *link)
 {
     const struct sb_ring_record *rec;
-    unsigned n = 0;
+    unsigned n = 0, events = 0;
     bool corrupt = false;
     *blocked = false;
     while (n < DRAIN_BATCH && (rec = sb_ring_peek(r, &corrupt))) {
@@ -130,13 +157,14 @@ static unsigned drain_ring(struct sb_shard *s, struct sb_ring_consumer *r, bool 
             *blocked = true;
             break;
         }
+        events += rec->type == SB_WIRE_EVENT;
         sb_ring_advance(r, rec);
         n++;
     }
     if (corrupt)
         s->corrupt_records++;
     if (!link && !s->durable)
-        s->derived_received += n; /* durable: counted once the group is handled */
+        s->derived_received += events; /* durable: counted once the group is handled */
     if (link && !s->durable) {
         /* Memory only: appended means acknowledged. Relaxed load: only this shard writes it;
          * the release store pairs with the producer's acquire load in sb_producer_flush(). */
@@ -202,6 +230,42 @@ static bool drain_shards(struct sb_shard *s)
     return work;
 }
 
+/* Room for a record of @len bytes to the outbox's shard: in the ring when it has room and
+ * nothing is queued before it (FIFO order: never overtake queued records), else in a new
+ * overflow node (*node; queue it with outbox_queue() once written). NULL when out of memory. */
+static void *outbox_claim(struct sb_shard *s, struct sb_outbox *ob, size_t len, uint32_t type,
+                          struct sb_overflow_node **node)
+{
+    (void)s;
+    *node = NULL;
+    void *dst = NULL;
+    if (!ob->overflow_head)
+        dst = sb_ring_claim(&ob->w, len, type);
+    if (dst)
+        return dst;
+    struct sb_overflow_node *n = malloc(sizeof(*n) + len);
+    if (!n)
+        return NULL;
+    n->next = NULL;
+    n->len = (uint32_t)len;
+    n->type = type;
+    *node = n;
+    return n->record;
+}
+
+static void outbox_queue(struct sb_shard *s, struct sb_outbox *ob, struct sb_overflow_node *node)
+{
+    if (!node)
+        return;
+    if (ob->overflow_tail)
+        ob->overflow_tail->next = node;
+    else
+        ob->overflow_head = node;
+    ob->overflow_tail = node;
+    ob->overflow_bytes += node->len;
+    s->overflow_bytes += node->len;
+}
+
 int sb_outbox_push(struct sb_shard *s, unsigned target, const struct sb_wire_event *hdr,
                    const void *key, const void *value)
 {
@@ -209,31 +273,33 @@ int sb_outbox_push(struct sb_shard *s, unsigned target, const struct sb_wire_eve
     size_t len = sizeof(*hdr) + (size_t)hdr->key_len + hdr->value_len;
     struct sb_wire_event *dst = NULL;
     struct sb_overflow_node *node = NULL;
-    if (!ob->overflow_head) /* keep FIFO order: never overtake queued events */
-        dst = sb_ring_claim(&ob->w, len, SB_WIRE_EVENT);
-    if (!dst) {
-        node = malloc(sizeof(*node) + len);
-        if (!node)
-            return -ENOMEM;
-        node->next = NULL;
-        node->len = (uint32_t)len;
-        dst = (struct sb_wire_event *)node->record;
-    }
+    dst = outbox_claim(s, ob, len, SB_WIRE_EVENT, &node);
+    if (!dst)
+        return -ENOMEM;
     *dst = *hdr;
     if (hdr->key_len)
         memcpy(dst->bytes, key, hdr->key_len);
     if (hdr->value_len)
         memcpy(dst->bytes + hdr->key_len, value, hdr->value_len);
-    if (node) {
-        if (ob->overflow_tail)
-            ob->overflow_tail->next = node;
-        else
-            ob->overflow_head = node;
-        ob->overflow_tail = node;
-        ob->overflow_bytes += len;
-        s->overflow_bytes += len;
-    }
+    outbox_queue(s, ob, node);
     s->derived_sent++;
+    return 0;
+}
+
+int sb_shard_post(struct sb_shard *s, unsigned target, void (*fn)(struct sb_shard *, void *),
+                  void *arg)
+{
+    if (target == s->id) {
+        fn(s, arg);
+        return 0;
+    }
+    struct sb_overflow_node *node;
+    struct sb_wire_task task = {fn, arg};
+    void *dst = outbox_claim(s, &s->to_shard[target], sizeof(task), SB_WIRE_TASK, &node);
+    if (!dst)
+        return -ENOMEM;
+    memcpy(dst, &task, sizeof(task));
+    outbox_queue(s, &s->to_shard[target], node);
     return 0;
 }
 
@@ -245,7 +311,7 @@ static bool flush_outboxes(struct sb_shard *s)
         struct sb_outbox *ob = &s->to_shard[t];
         while (ob->overflow_head) {
             struct sb_overflow_node *node = ob->overflow_head;
-            void *dst = sb_ring_claim(&ob->w, node->len, SB_WIRE_EVENT);
+            void *dst = sb_ring_claim(&ob->w, node->len, node->type);
             if (!dst)
                 break;
             memcpy(dst, node->record, node->len);
@@ -362,11 +428,21 @@ static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
 }
 
 /* Parked with log writes in flight: sleep in io_uring, woken by a completion or the eventfd. */
-static void shard_wait_io(struct sb_shard *s)
+static void shard_wait_io(struct sb_shard *s, int64_t timeout_ns)
 {
-    sb_log_writer_wait(&s->writer, -1);
+    sb_log_writer_wait(&s->writer, timeout_ns);
     /* Relaxed: see sb_parker_cancel(). */
     atomic_store_explicit(&s->parker.parked, 0, memory_order_relaxed);
+}
+
+/* A shard with a service sleeps at most until its next timed duty or the service's. */
+static int64_t service_timeout_ns(struct sb_shard *s)
+{
+    int64_t t = s->service->timeout_ns(s, s->service->ctx);
+    if (s->in_flight)
+        return t;
+    int64_t log_t = sb_shard_log_park_timeout_ns(s);
+    return t < 0 || log_t < t ? log_t : t;
 }
 
 static void publish_counters(struct sb_shard *s)
@@ -412,6 +488,8 @@ void *sb_shard_main(void *arg)
         work |= drain_producers(s, throttle_bytes);
         if (s->durable)
             work |= sb_shard_log_step(s);
+        if (s->service)
+            work |= s->service->step(s, s->service->ctx);
         work |= flush_outboxes(s);
         work |= deliver(s);
         publish_counters(s);
@@ -433,10 +511,13 @@ void *sb_shard_main(void *arg)
             idle_since = now;
         } else if (now - idle_since >= spin_ns) {
             sb_parker_prepare(&s->parker);
-            if (has_work_seq_cst(s, throttle_bytes))
+            if (has_work_seq_cst(s, throttle_bytes) ||
+                (s->service && s->service->has_work(s, s->service->ctx)))
                 sb_parker_cancel(&s->parker);
+            else if (s->service)
+                shard_wait_io(s, service_timeout_ns(s)); /* network, log or a waker */
             else if (s->durable && s->in_flight)
-                shard_wait_io(s); /* until the group completes or a waker writes the eventfd */
+                shard_wait_io(s, -1); /* until the group completes or a waker writes the eventfd */
             else
                 sb_parker_wait(&s->parker,
                                s->durable ? sb_shard_log_park_timeout_ns(s) : -1);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cacheline.h"
+#include "histogram.h"
 #include "memlog.h"
 #include "park.h"
 #include "ring.h"
@@ -84,6 +85,7 @@ struct sb_subscription {
 struct sb_overflow_node {
     struct sb_overflow_node *next;
     uint32_t len;
+    uint32_t type; /* enum sb_wire_type */
     alignas(8) unsigned char record[]; /* a struct sb_wire_event + key + value */
 };
 
@@ -103,6 +105,9 @@ struct sb_sealed_batch {
     int64_t base_offset; /* assigned at submit */
     uint64_t position;
     int fd;
+    /* A batch appended whole (sb_shard_log_append_batch()): told once it is written or failed. */
+    void (*done)(struct sb_shard *s, void *arg, int error, int64_t base_offset);
+    void *done_arg;
 };
 
 /** How many records of a group came from one producer link (for its acknowledgements). */
@@ -132,6 +137,21 @@ struct sb_control {
     bool done;
     pthread_mutex_t lock;
     pthread_cond_t cond;
+};
+
+/**
+ * A service run by the shard loop besides the bus's own work (the Kafka server's network, see
+ * io/server.c). Its functions run on the shard's thread. A shard with a service always sleeps
+ * in its io_uring (the service's operations complete there), at most timeout_ns().
+ */
+struct sb_shard_service {
+    /* Do what is ready; true when something was done. */
+    bool (*step)(struct sb_shard *s, void *ctx);
+    /* After sb_parker_prepare(): is there work? (seq_cst loads of what other threads publish.) */
+    bool (*has_work)(struct sb_shard *s, void *ctx);
+    /* How long the shard may sleep (ns, < 0: no limit). */
+    int64_t (*timeout_ns)(struct sb_shard *s, void *ctx);
+    void *ctx;
 };
 
 /** Counters other threads read (sb_bus_close's quiescence check). */
@@ -182,6 +202,7 @@ struct sb_shard {
     int64_t last_sync_ms, last_retention_ms;
     int group_error;                     /* the in-flight group failed before its I/O */
     int start_result;                    /* the shard thread's set-up result */
+    const struct sb_shard_service *service; /* NULL, or set on the shard's thread */
     _Atomic int started;                 /* 1 once start_result is set (release/acquire) */
 
     /* --- written by other threads --- */
@@ -192,6 +213,9 @@ struct sb_shard {
     struct sb_control *control_head, *control_tail;
 
     struct sb_shard_counters counters;
+    /* Group commit latency (submit to completion), for metrics: written by the shard. */
+    int64_t group_started_ns;
+    struct sb_latency_histogram group_latency;
 };
 
 /** sb_shard_now_ms - wall-clock milliseconds, read at most once per loop iteration, and only
@@ -222,9 +246,32 @@ void sb_shard_request_exit(struct sb_shard *shard);
 int sb_outbox_push(struct sb_shard *s, unsigned target, const struct sb_wire_event *hdr,
                    const void *key, const void *value);
 
+/**
+ * sb_shard_post - run @fn(shard @target, @arg) on shard @target's thread: through the ring to
+ * it (in order with everything else this shard sends there), or at once when @target is this
+ * shard. Shard thread only (the sending shard @s). Never blocks. Returns 0 or -ENOMEM.
+ */
+int sb_shard_post(struct sb_shard *s, unsigned target, void (*fn)(struct sb_shard *, void *),
+                  void *arg);
+
 /** sb_shard_run_handlers - hand @st, just appended to @part, to the partition's handlers. */
 void sb_shard_run_handlers(struct sb_shard *s, const struct sb_partition *part,
                            const struct sb_stored_event *st);
+
+/**
+ * sb_partition_publish_end - the owner of @part tells other shards that its log now ends at
+ * @end (the next offset), and wakes the shards that asked with sb_partition_watch_end().
+ * Owning shard only.
+ */
+void sb_partition_publish_end(struct sb_bus *bus, struct sb_partition *part, int64_t end);
+
+/**
+ * sb_partition_watch_end - shard @s wants a wake-up once @part's published end passes
+ * @offset. Returns true when it already has (then no wake-up will come for it). Any shard; the
+ * registration is used up by one wake-up, so a shard still waiting calls it again before it
+ * parks.
+ */
+bool sb_partition_watch_end(struct sb_shard *s, struct sb_partition *part, int64_t offset);
 
 /** sb_partition_ensure_log - initialise @part's memory log (shard thread). 0 or -ENOMEM. */
 int sb_partition_ensure_log(struct sb_shard *shard, struct sb_partition *part);

@@ -214,6 +214,35 @@ int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
     return 0;
 }
 
+int sb_shard_log_append_batch(struct sb_shard *s, struct sb_partition *part, const void *batch,
+                              uint32_t len, int32_t count,
+                              void (*done)(struct sb_shard *, void *, int, int64_t), void *arg)
+{
+    struct sb_group *g = &s->groups[s->acc];
+    if (len > g->cap)
+        return -EMSGSIZE;
+    if (part->batch_open && batch_seal(s, part)) /* events gathered before it go first */
+        return -ENOMEM;
+    if (g->cap - g->used < len)
+        return -EAGAIN;
+    if (g->batch_count == g->batch_cap) {
+        size_t cap = g->batch_cap ? g->batch_cap * 2 : 64;
+        struct sb_sealed_batch *nb = realloc(g->batches, cap * sizeof(*nb));
+        if (!nb)
+            return -ENOMEM;
+        g->batches = nb;
+        g->batch_cap = cap;
+    }
+    unsigned char *dst = g->arena + g->used;
+    memcpy(dst, batch, len);
+    g->used += len;
+    g->batches[g->batch_count++] = (struct sb_sealed_batch){
+        .part = part, .buf = dst, .len = len, .count = count, .fd = -1, .done = done,
+        .done_arg = arg};
+    g->events += (uint64_t)count;
+    return 0;
+}
+
 /* The io_uring file slot for @fd, the partition's current segment. A segment left behind by
  * a roll keeps its slot until the group completes, and the group syncs it (see group_submit()). */
 static int slot_for(struct sb_shard *s, struct sb_partition *part, int fd)
@@ -289,6 +318,9 @@ static int group_submit(struct sb_shard *s)
         s->last_sync_ms = s->now_ms;
     }
     s->group_error = group_error;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    s->group_started_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     int rc = sb_log_writer_submit(&s->writer, sync);
     if (rc)
         s->group_error = rc;
@@ -338,8 +370,18 @@ static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
     struct sb_record_iter it;
     struct sb_record rec;
     const char *why;
-    if (!part->log_ready || sb_record_iter_init(&it, b->buf, b->len))
+    if (!part->log_ready)
         return; /* out of memory for the window: the events stay readable from disk */
+    if (b->done) {
+        /* A batch appended whole by the Kafka server (possibly compressed): it is not decoded
+         * into the memory window; readers in memory move to the disk, where it is. */
+        while (memory_keep_pos(part) != UINT64_MAX)
+            demote_oldest_cursors(s, part);
+        sb_memlog_reset(&part->log, b->base_offset + b->count);
+        return;
+    }
+    if (sb_record_iter_init(&it, b->buf, b->len))
+        return;
     bool memory_cursor = false;
     for (uint32_t i = 0; i < part->cursor_count && !memory_cursor; i++)
         memory_cursor = !part->cursors[i]->on_disk;
@@ -417,11 +459,27 @@ static void group_fail(struct sb_shard *s, struct sb_group *g, int error)
                  " events not acknowledged, their producers are told",
                  s->id, strerror(-error), g->events);
     settle_links(g, error);
+    for (size_t i = 0; i < g->batch_count; i++)
+        if (g->batches[i].done)
+            g->batches[i].done(s, g->batches[i].done_arg, error, -1);
+}
+
+/* Publish each written partition's new end and wake the shards waiting for it to move. */
+static void publish_ends(struct sb_shard *s, const struct sb_group *g)
+{
+    for (size_t i = 0; i < g->batch_count; i++) {
+        struct sb_partition *part = g->batches[i].part;
+        sb_partition_publish_end(s->bus, part, part->plog->next_offset);
+    }
 }
 
 static void group_complete(struct sb_shard *s)
 {
     struct sb_group *g = &s->groups[s->acc ^ 1];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sb_histogram_record(&s->group_latency,
+                        (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - s->group_started_ns);
     int error = s->group_error ? s->group_error : s->writer.result;
     if (error) {
         group_fail(s, g, error);
@@ -439,6 +497,10 @@ static void group_complete(struct sb_shard *s)
         }
         /* Acknowledge first: handlers may take a while, producers should not wait for them. */
         settle_links(g, 0);
+        for (size_t i = 0; i < g->batch_count; i++)
+            if (g->batches[i].done)
+                g->batches[i].done(s, g->batches[i].done_arg, 0, g->batches[i].base_offset);
+        publish_ends(s, g);
         for (size_t i = 0; i < g->batch_count; i++)
             publish_batch(s, &g->batches[i]);
     }

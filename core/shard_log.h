@@ -25,6 +25,18 @@ void sb_shard_log_destroy(struct sb_shard *s);
 int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
                         const struct sb_wire_event *ev, struct sb_producer_link *link);
 
+/**
+ * sb_shard_log_append_batch - append a whole Kafka record batch (@len bytes holding @count
+ * records, already validated) to @part as it is: copied into the gathering group, after the
+ * partition's events gathered so far; only its base offset is set, at submit. Once the group
+ * is written (and synced under BATCH), or failed, @done(s, @arg, error, base_offset) runs on
+ * this shard. Returns 0, -EAGAIN (the gathering half is full: retry after the group in flight
+ * completes), -EMSGSIZE (larger than half the write buffer), -ENOMEM.
+ */
+int sb_shard_log_append_batch(struct sb_shard *s, struct sb_partition *part, const void *batch,
+                              uint32_t len, int32_t count,
+                              void (*done)(struct sb_shard *, void *, int, int64_t), void *arg);
+
 /** sb_shard_log_step - complete the group in flight, submit the gathering one, enforce
  *  retention once a second. Returns true when it did something. */
 bool sb_shard_log_step(struct sb_shard *s);

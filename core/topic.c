@@ -77,6 +77,7 @@ static void topic_free(struct sb_topic *topic)
         sb_plog_close(part->plog);
         free(part->handlers);
         free(part->cursors);
+        free(part->server_state);
     }
     free(topic->partitions);
     free(topic);

@@ -51,6 +51,16 @@ struct sb_partition {
     int slot_fd;                  /* the segment file registered in slot, -1 none */
     struct sb_batch_builder batch; /* the open batch in the shard's gathering group */
     bool batch_open;
+    /* The Kafka server's state of this partition (idempotent producers' sequences): one
+     * malloc'd block, owned by the owning shard, freed with the partition. */
+    void *server_state;
+    /* Read by other shards (a Kafka Fetch waiting for data, metrics): the log's end (next
+     * offset) as of the last completed group, stored by the owner (seq_cst, see
+     * sb_partition_publish_end()); the shards waiting for it to move (bit id % 64); and
+     * counters of what came in and went out (single writer each: relaxed). */
+    alignas(SB_CACHE_GUARD) _Atomic int64_t published_end;
+    _Atomic uint64_t end_waiters;
+    _Atomic uint64_t events_in, bytes_in, events_out, bytes_out;
 };
 
 struct sb_topic {

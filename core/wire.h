@@ -14,6 +14,7 @@
 enum sb_wire_type {
     SB_WIRE_EVENT = 1,    /* producer -> shard, shard -> shard: struct sb_wire_event + key + value */
     SB_WIRE_DELIVERY = 2, /* shard -> consumer: struct sb_stored_event + key + value */
+    SB_WIRE_TASK = 3,     /* shard -> shard only: struct sb_wire_task (see sb_shard_post()) */
 };
 
 enum sb_wire_flags {
@@ -30,6 +31,15 @@ struct sb_wire_event {
     uint32_t flags;
     uint32_t reserved;
     unsigned char bytes[]; /* key, then value */
+};
+
+struct sb_shard;
+
+/** Work handed to another shard of the same process: run fn(target shard, arg) there. The one
+ *  record type with pointers: it never leaves the process (shard-to-shard rings only). */
+struct sb_wire_task {
+    void (*fn)(struct sb_shard *shard, void *arg);
+    void *arg;
 };
 
 /** An appended event: the form kept in a partition's memory log and sent to consumers. */

@@ -363,6 +363,9 @@ const struct sb_kafka_api_range sb_kafka_supported_apis[] = {
     {SB_KAFKA_FETCH, 4, 11},
     {SB_KAFKA_LIST_OFFSETS, 1, 2},
     {SB_KAFKA_METADATA, 0, 4},
+    /* Only so that librdkafka uses lz4 (it checks for FindCoordinator v0); answered with
+     * COORDINATOR_NOT_AVAILABLE: no consumer groups yet. */
+    {SB_KAFKA_FIND_COORDINATOR, 0, 0},
     {SB_KAFKA_API_VERSIONS, 0, 3},
     {SB_KAFKA_CREATE_TOPICS, 0, 4},
     {SB_KAFKA_DELETE_TOPICS, 0, 3},

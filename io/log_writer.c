@@ -86,11 +86,14 @@ void sb_log_writer_destroy(struct sb_log_writer *w)
         io_uring_queue_exit(&w->ring);
     w->ring_ready = false;
     free(w->arena);
+    free(w->foreign);
+    free(w->foreign_taken);
     free(w->slot_fds);
     free(w->sync_slots);
     free(w->extra_syncs);
     free(w->writes);
     w->arena = NULL;
+    w->foreign = w->foreign_taken = NULL;
     w->slot_fds = NULL;
     w->sync_slots = NULL;
     w->extra_syncs = NULL;
@@ -252,6 +255,21 @@ static int handle_write(struct sb_log_writer *w, size_t i, int res)
     return 0;
 }
 
+static void keep_foreign(struct sb_log_writer *w, const struct io_uring_cqe *cqe)
+{
+    if (w->foreign_count == w->foreign_cap) {
+        size_t cap = w->foreign_cap ? w->foreign_cap * 2 : 64;
+        struct io_uring_cqe *n = realloc(w->foreign, cap * sizeof(*n));
+        if (!n) {
+            w->foreign_lost = true;
+            return;
+        }
+        w->foreign = n;
+        w->foreign_cap = cap;
+    }
+    w->foreign[w->foreign_count++] = *cqe; /* the 16-byte form: the ring has no CQE32 */
+}
+
 static int process_cqes(struct sb_log_writer *w)
 {
     struct io_uring_cqe *cqe;
@@ -259,6 +277,11 @@ static int process_cqes(struct sb_log_writer *w)
     while (!rc && io_uring_peek_cqe(&w->ring, &cqe) == 0) {
         uint64_t data = io_uring_cqe_get_data64(cqe);
         int res = cqe->res;
+        if (data & SB_LOG_WRITER_FOREIGN) {
+            keep_foreign(w, cqe);
+            io_uring_cqe_seen(&w->ring, cqe);
+            continue;
+        }
         io_uring_cqe_seen(&w->ring, cqe);
         switch (data & 3) {
         case TAG_WRITE:
@@ -328,6 +351,41 @@ int sb_log_writer_poll(struct sb_log_writer *w)
     w->completed = true;
     w->extra_sync_count = 0;
     return 1;
+}
+
+struct io_uring_sqe *sb_log_writer_get_sqe(struct sb_log_writer *w)
+{
+    return get_sqe(w);
+}
+
+int sb_log_writer_reap(struct sb_log_writer *w)
+{
+    /* A group in flight is pushed forward (its syncs queued) but completed only by
+     * sb_log_writer_poll(), which its owner calls. */
+    int rc = flush_sq(w);
+    io_uring_get_events(&w->ring);
+    if (!rc)
+        rc = process_cqes(w);
+    if (!rc)
+        rc = flush_sq(w);
+    if (rc && w->in_flight)
+        set_error(w, rc);
+    return rc;
+}
+
+const struct io_uring_cqe *sb_log_writer_take_foreign(struct sb_log_writer *w, size_t *count)
+{
+    /* Swap buffers: completions reaped while the caller handles these (its new operations may
+     * make room in the ring by reaping) go into the other one. */
+    struct io_uring_cqe *taken = w->foreign;
+    size_t taken_cap = w->foreign_cap;
+    *count = w->foreign_count;
+    w->foreign = w->foreign_taken;
+    w->foreign_cap = w->foreign_taken_cap;
+    w->foreign_count = 0;
+    w->foreign_taken = taken;
+    w->foreign_taken_cap = taken_cap;
+    return taken;
 }
 
 int sb_log_writer_wait(struct sb_log_writer *w, int64_t timeout_ns)

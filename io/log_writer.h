@@ -61,9 +61,18 @@ struct sb_log_writer {
     int eventfd;
     bool eventfd_armed;
     uint64_t eventfd_value;
+    /* Completions of other users of the ring (the network: user_data with bit 63 set), kept
+     * for sb_log_writer_take_foreign() rather than handled from inside the reaping loop, so
+     * their handler may prepare new operations freely. */
+    struct io_uring_cqe *foreign, *foreign_taken; /* two buffers, swapped by take */
+    size_t foreign_count, foreign_cap, foreign_taken_cap;
+    bool foreign_lost;        /* out of memory while keeping one: the owner must recover */
     /* Counters for metrics and benchmarks. */
     uint64_t groups, bytes_written, short_writes, busy_retries;
 };
+
+/** user_data bit that marks an operation of another user of the ring (see foreign above). */
+#define SB_LOG_WRITER_FOREIGN (1ull << 63)
 
 /**
  * sb_log_writer_init - set up the ring (single issuer, deferred task running when the kernel
@@ -125,5 +134,26 @@ int sb_log_writer_poll(struct sb_log_writer *w);
  * Returns 0, -ETIME on timeout, or a negative errno.
  */
 int sb_log_writer_wait(struct sb_log_writer *w, int64_t timeout_ns);
+
+/**
+ * sb_log_writer_get_sqe - a submission queue entry for another user of the ring (the
+ * network), submitted with the next submit, poll, reap or wait. Its user_data must have
+ * SB_LOG_WRITER_FOREIGN set. Returns NULL when the ring cannot take one now (after trying to
+ * make room).
+ */
+struct io_uring_sqe *sb_log_writer_get_sqe(struct sb_log_writer *w);
+
+/**
+ * sb_log_writer_reap - with or without a group in flight: submit what is prepared, reap the
+ * completions that are there (without blocking), push a group in flight forward. Returns 0 or
+ * a negative errno from the ring.
+ */
+int sb_log_writer_reap(struct sb_log_writer *w);
+
+/**
+ * sb_log_writer_take_foreign - the foreign completions reaped so far (*count of them); the
+ * array stays valid until the next call into the writer. The caller handles them all.
+ */
+const struct io_uring_cqe *sb_log_writer_take_foreign(struct sb_log_writer *w, size_t *count);
 
 #endif /* SB_LOG_WRITER_H */
