@@ -3,19 +3,19 @@
  */
 #include "bus.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include "data_dir.h"
-#include "shard_log.h"
-
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "data_dir.h"
+#include "report.h"
+#include "shard_log.h"
 
 #define DEFAULT_RING_BYTES (1u << 20)
 #define DEFAULT_PARTITION_MEMORY_BYTES (1u << 20)
@@ -395,6 +395,65 @@ int sb_topic_create(struct sb_bus *bus, const char *name, unsigned partitions)
     return sb_topic_create_with(bus, name, partitions, &cfg);
 }
 
+/* Control request: -EBUSY when a consumer or a handler uses a partition of the topic here. */
+static int topic_check_unused(struct sb_shard *s, void *arg)
+{
+    struct sb_topic *topic = arg;
+    for (uint32_t p = 0; p < topic->partition_count; p++) {
+        const struct sb_partition *part = &topic->partitions[p];
+        if (sb_partition_owner(topic, p, s->shard_count) == s->id &&
+            (part->cursor_count || part->handler_count))
+            return -EBUSY;
+    }
+    return 0;
+}
+
+/* Control request: write out what the shard holds of the (deleted) topic, then close and
+ * remove its partitions' logs. Returns the first error. */
+static int topic_retire(struct sb_shard *s, void *arg)
+{
+    struct sb_topic *topic = arg;
+    int rc = 0;
+    for (uint32_t p = 0; p < topic->partition_count; p++) {
+        struct sb_partition *part = &topic->partitions[p];
+        if (sb_partition_owner(topic, p, s->shard_count) != s->id || !part->plog)
+            continue;
+        sb_shard_log_retire_partition(s, part);
+        int r = sb_data_dir_remove_partition(s->bus, part->plog);
+        part->plog = NULL;
+        if (r && !rc)
+            rc = r;
+    }
+    return rc;
+}
+
+int sb_topic_delete(struct sb_bus *bus, const char *name)
+{
+    if (!bus || !name)
+        return -EINVAL;
+    if (sb_current_shard())
+        return -EDEADLK;
+    struct sb_topic_table *t = &bus->topics;
+    pthread_mutex_lock(&t->lock);
+    struct sb_topic *topic = sb_topic_find(t, name);
+    int rc = topic ? 0 : -ENOENT;
+    for (unsigned i = 0; i < bus->shard_count && !rc; i++)
+        rc = sb_shard_call(bus->shards[i], topic_check_unused, topic);
+    if (!rc)
+        rc = sb_topic_table_remove_locked(t, topic);
+    /* From here the topic is deleted: the shards drop what still comes for it. */
+    for (unsigned i = 0; i < bus->shard_count && !rc && bus->cfg.data_dir; i++) {
+        int r = sb_shard_call(bus->shards[i], topic_retire, topic);
+        if (r)
+            sb_report(bus->cfg.log_fn, bus->cfg.log_ctx, SB_LOG_WARN,
+                      "topic %s deleted, but its files on shard %u: %s", name, i, strerror(-r));
+    }
+    if (!rc && bus->cfg.data_dir)
+        rc = sb_data_dir_write_topics(bus);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
 int sb_topic_partitions(struct sb_bus *bus, const char *name)
 {
     if (!bus || !name)
@@ -412,6 +471,8 @@ int sb_topic_list(struct sb_bus *bus, struct sb_topic_info *out, int max)
         const struct sb_topic *t = sb_topic_by_id(&bus->topics, id);
         if (!t)
             break; /* ids are handed out in order, never reused */
+        if (sb_topic_is_deleted(t))
+            continue;
         if (n < max)
             out[n] = (struct sb_topic_info){t->name, t->partition_count, t->cfg};
         n++;

@@ -5,6 +5,7 @@
 
 #include "report.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -72,6 +73,8 @@ static int write_topics_file(struct sb_bus *bus, const struct sb_topic *extra)
             t = extra, extra = NULL;
         if (!t)
             break;
+        if (sb_topic_is_deleted(t))
+            continue;
         fprintf(f, "%s %u %" PRId64 " %" PRId64 "\n", t->name, t->partition_count,
                 t->cfg.retention_bytes, t->cfg.retention_ms);
     }
@@ -94,6 +97,69 @@ int sb_data_dir_prepare_topic(struct sb_topic *topic, void *ctx)
     if (!rc)
         rc = write_topics_file(bus, topic);
     return rc;
+}
+
+int sb_data_dir_write_topics(struct sb_bus *bus)
+{
+    return write_topics_file(bus, NULL);
+}
+
+/* Remove folder @dir and the files in it (a partition's folder has no subfolders). */
+static int remove_folder(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) && !rc)
+            rc = -errno;
+    }
+    closedir(d);
+    if (rmdir(dir) && !rc)
+        rc = -errno;
+    return rc;
+}
+
+int sb_data_dir_remove_partition(struct sb_bus *bus, struct sb_plog *plog)
+{
+    /* Renamed out of the way first (one atomic step): a crash while the files are being
+     * removed leaves a "*.deleted" folder, cleared at the next open, never a half log under
+     * the partition's name. */
+    char gone[4096];
+    snprintf(gone, sizeof(gone), "%s.deleted", plog->dir);
+    remove_folder(gone); /* a leftover of an earlier deletion of the same name */
+    int rc = rename(plog->dir, gone) ? -errno : 0;
+    sb_plog_close(plog);
+    if (!rc)
+        rc = fsync_path(bus->cfg.data_dir);
+    if (!rc)
+        rc = remove_folder(gone);
+    return rc;
+}
+
+/* Folders left by a deletion a crash interrupted. */
+static void clear_deleted_folders(struct sb_bus *bus)
+{
+    DIR *d = opendir(bus->cfg.data_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n > 8 && !strcmp(e->d_name + n - 8, ".deleted")) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", bus->cfg.data_dir, e->d_name);
+            int rc = remove_folder(path);
+            dir_report(bus, rc ? SB_LOG_WARN : SB_LOG_INFO, "%s: leftover of a deleted topic %s%s",
+                       path, rc ? "could not be removed: " : "removed",
+                       rc ? strerror(-rc) : "");
+        }
+    }
+    closedir(d);
 }
 
 /* Reload the topics file (absent: a new folder). */
@@ -164,6 +230,7 @@ int sb_data_dir_open(struct sb_bus *bus)
         }
         return -err;
     }
+    clear_deleted_folders(bus);
     return load_topics(bus);
 }
 

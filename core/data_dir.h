@@ -28,4 +28,15 @@ void sb_data_dir_close(struct sb_bus *bus);
  */
 int sb_data_dir_prepare_topic(struct sb_topic *topic, void *ctx);
 
+/** sb_data_dir_write_topics - rewrite the topics file (deleted topics left out). Returns 0 or a
+ *  negative errno. Under the topic table's lock. */
+int sb_data_dir_write_topics(struct sb_bus *bus);
+
+/**
+ * sb_data_dir_remove_partition - close @plog and remove its folder (renamed to
+ * "<folder>.deleted" first, then emptied and removed). Owning shard's thread, with nothing of
+ * the partition in flight. Returns 0 or a negative errno (@plog is closed either way).
+ */
+int sb_data_dir_remove_partition(struct sb_bus *bus, struct sb_plog *plog);
+
 #endif /* SB_DATA_DIR_H */

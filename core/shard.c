@@ -106,7 +106,8 @@ void sb_shard_run_handlers(struct sb_shard *s, const struct sb_partition *part,
  * with a data_dir, into the gathering group of the log (shard_log.c), from which it is handed on
  * once durable. Returns 0 (done, or skipped as invalid) or -EAGAIN when it has to wait (the
  * partition's memory is full of events a consumer has not read yet; the write buffer is full):
- * the record stays in its ring and is retried later. @link: the producer it came from, or NULL.
+ * the record stays in its ring and is retried later, or 1 when it was dropped because its
+ * topic was deleted (already counted as failed). @link: the producer it came from, or NULL.
  */
 static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec,
                         struct sb_producer_link *link)
@@ -123,6 +124,19 @@ static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec,
         return 0;
     }
     struct sb_topic *topic = sb_topic_by_id(&s->bus->topics, ev->topic_id);
+    if (topic && sb_topic_is_deleted(topic)) {
+        /* Deleted while the event was on its way: dropped, and its producer told. */
+        if (link) {
+            /* Release stores pair with the producer's acquire loads (see settle_links()). */
+            atomic_store_explicit(&link->last_error, -ENOENT, memory_order_release);
+            atomic_store_explicit(&link->failed,
+                                  atomic_load_explicit(&link->failed, memory_order_relaxed) + 1,
+                                  memory_order_release);
+        } else {
+            s->derived_received++;
+        }
+        return 1;
+    }
     if (!topic || ev->partition >= topic->partition_count ||
         sb_partition_owner(topic, ev->partition, s->shard_count) != s->id) {
         s->corrupt_records++;
@@ -149,15 +163,17 @@ static unsigned drain_ring(struct sb_shard *s, struct sb_ring_consumer *r, bool 
                            struct sb_producer_link *link)
 {
     const struct sb_ring_record *rec;
-    unsigned n = 0, events = 0;
+    unsigned n = 0, events = 0, dropped = 0;
     bool corrupt = false;
     *blocked = false;
     while (n < DRAIN_BATCH && (rec = sb_ring_peek(r, &corrupt))) {
-        if (shard_append(s, rec, link) == -EAGAIN) {
+        int rc = shard_append(s, rec, link);
+        if (rc == -EAGAIN) {
             *blocked = true;
             break;
         }
-        events += rec->type == SB_WIRE_EVENT;
+        dropped += rc == 1;
+        events += rec->type == SB_WIRE_EVENT && rc != 1;
         sb_ring_advance(r, rec);
         n++;
     }
@@ -169,7 +185,8 @@ static unsigned drain_ring(struct sb_shard *s, struct sb_ring_consumer *r, bool 
         /* Memory only: appended means acknowledged. Relaxed load: only this shard writes it;
          * the release store pairs with the producer's acquire load in sb_producer_flush(). */
         atomic_store_explicit(&link->acknowledged,
-                              atomic_load_explicit(&link->acknowledged, memory_order_relaxed) + n,
+                              atomic_load_explicit(&link->acknowledged, memory_order_relaxed) + n -
+                                  dropped,
                               memory_order_release);
     }
     return n;

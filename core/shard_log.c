@@ -565,6 +565,16 @@ bool sb_shard_log_step(struct sb_shard *s)
     return work;
 }
 
+void sb_shard_log_retire_partition(struct sb_shard *s, struct sb_partition *part)
+{
+    while (sb_shard_log_pending(s)) {
+        sb_shard_log_step(s);
+        if (s->in_flight)
+            sb_log_writer_wait(&s->writer, 1000000);
+    }
+    partition_release_slot(s, part);
+}
+
 bool sb_shard_log_pending(const struct sb_shard *s)
 {
     return s->in_flight || s->groups[s->acc].events;

@@ -37,6 +37,13 @@ int sb_shard_log_append_batch(struct sb_shard *s, struct sb_partition *part, con
                               uint32_t len, int32_t count,
                               void (*done)(struct sb_shard *, void *, int, int64_t), void *arg);
 
+/**
+ * sb_shard_log_retire_partition - write out everything gathered or in flight (waiting for it
+ * here), then let go of @part's log file slot, so that its log can be closed and removed.
+ * Shard thread (the owner), from a control request.
+ */
+void sb_shard_log_retire_partition(struct sb_shard *s, struct sb_partition *part);
+
 /** sb_shard_log_step - complete the group in flight, submit the gathering one, enforce
  *  retention once a second. Returns true when it did something. */
 bool sb_shard_log_step(struct sb_shard *s);

@@ -124,6 +124,27 @@ struct sb_topic *sb_topic_find(struct sb_topic_table *t, const char *name)
     }
 }
 
+int sb_topic_table_remove_locked(struct sb_topic_table *t, struct sb_topic *topic)
+{
+    /* Relaxed: the index pointer only changes under the lock the caller holds. */
+    struct sb_topic_index *ix = atomic_load_explicit(&t->index, memory_order_relaxed);
+    struct sb_topic_index *fresh = index_new(ix->mask + 1);
+    if (!fresh)
+        return -ENOMEM;
+    /* Release pairs with sb_topic_is_deleted()'s acquire load. */
+    atomic_store_explicit(&topic->deleted, true, memory_order_release);
+    for (uint32_t id = 0; id < t->count; id++) {
+        struct sb_topic *other = atomic_load_explicit(&t->by_id[id], memory_order_relaxed);
+        if (other && !atomic_load_explicit(&other->deleted, memory_order_relaxed))
+            index_insert(fresh, other);
+    }
+    /* Readers still in the old index may find the topic a little longer: they see it
+     * deleted. Release pairs with the acquire load in sb_topic_find(). */
+    fresh->retired_next = ix;
+    atomic_store_explicit(&t->index, fresh, memory_order_release);
+    return 0;
+}
+
 static struct sb_topic *topic_new(const char *name, uint32_t id, uint32_t partitions,
                                   const struct sb_topic_config *cfg)
 {

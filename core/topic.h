@@ -65,6 +65,9 @@ struct sb_partition {
 
 struct sb_topic {
     char name[SB_TOPIC_NAME_MAX + 1];
+    /* Set (release) once the topic is deleted: it is no longer found by name, and shards drop
+     * what still arrives for it. The struct itself lives until the bus is closed. */
+    _Atomic bool deleted;
     uint32_t id;
     uint32_t partition_count;
     struct sb_topic_config cfg;
@@ -107,6 +110,19 @@ int sb_topic_table_add_prepared(struct sb_topic_table *t, const char *name, uint
                                 const struct sb_topic_config *cfg,
                                 int (*prepare)(struct sb_topic *topic, void *ctx), void *ctx,
                                 struct sb_topic **out);
+
+/**
+ * sb_topic_table_remove - unpublish @topic by name (a new index without it) and mark it deleted.
+ * The caller holds t->lock. Returns 0 or -ENOMEM.
+ */
+int sb_topic_table_remove_locked(struct sb_topic_table *t, struct sb_topic *topic);
+
+/** sb_topic_is_deleted - true once sb_topic_delete() marked @topic. Any thread. */
+static inline bool sb_topic_is_deleted(const struct sb_topic *topic)
+{
+    /* Acquire pairs with the release store in sb_topic_table_remove_locked(). */
+    return atomic_load_explicit(&topic->deleted, memory_order_acquire);
+}
 
 /** sb_topic_find - the topic named @name, or NULL. Any thread, lock-free. */
 struct sb_topic *sb_topic_find(struct sb_topic_table *t, const char *name);

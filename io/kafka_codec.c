@@ -388,7 +388,11 @@ int sb_kafka_read_request_header(struct sb_kreader *r, struct sb_kafka_request_h
     h->correlation_id = sb_kr_i32(r);
     /* Header v1 and v2 both carry a classic nullable string client_id. */
     h->client_id = sb_kr_string(r);
-    if (!r->error && sb_kafka_request_is_flexible(h->api_key, h->api_version))
+    /* An ApiVersions request of a version we do not know may come with either header (the
+     * client cannot know which we expect): when nothing follows the client id, take it as v1
+     * so that it gets its UNSUPPORTED_VERSION answer. */
+    if (!r->error && sb_kafka_request_is_flexible(h->api_key, h->api_version) &&
+        !(h->api_key == SB_KAFKA_API_VERSIONS && sb_kreader_left(r) == 0))
         sb_kr_skip_tagged_fields(r);
     return r->error;
 }

@@ -274,6 +274,11 @@ static void produce_done(struct sb_shard *s, void *arg, int error, int64_t base_
 static bool produce_try(struct sb_shard *s, struct sb_part_op *op)
 {
     struct sb_partition *part = &op->topic->partitions[op->partition];
+    if (!part->plog || sb_topic_is_deleted(op->topic)) {
+        op->error = SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION; /* deleted while it waited */
+        send_back(s, op);
+        return true;
+    }
     int verdict = idempotence_check(part, op);
     if (verdict == 1) {
         op->log_start_offset = part->plog->start_offset;
@@ -455,6 +460,11 @@ static void run_list_offsets(struct sb_part_op *op)
 void sb_part_op_run(struct sb_shard *s, void *arg)
 {
     struct sb_part_op *op = arg;
+    if (!op->topic->partitions[op->partition].plog || sb_topic_is_deleted(op->topic)) {
+        op->error = SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION; /* deleted meanwhile */
+        send_back(s, op);
+        return;
+    }
     switch (op->kind) {
     case SB_OP_PRODUCE:
         run_produce(s, op);

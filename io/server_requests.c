@@ -13,6 +13,7 @@
  * version we do not speak) the connection is closed, with one log line naming the peer.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,6 @@ enum {
     KAFKA_INVALID_REPLICATION_FACTOR = 38,
     KAFKA_INVALID_CONFIG = 40,
     KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
-    KAFKA_TOPIC_DELETION_DISABLED = 73,
 };
 
 int sb_api_slot(int16_t api_key)
@@ -660,28 +660,106 @@ static int answer_create_topics(struct sb_server_shard *ss, struct sb_request *r
     return 0;
 }
 
-static int answer_delete_topics(struct sb_server_shard *ss, struct sb_request *req,
-                                struct sb_kreader *r)
+/*
+ * DeleteTopics: sb_topic_delete() asks every shard to let go of the topic and waits for them,
+ * which a shard thread cannot do; so the deletions run on a short-lived thread, which then
+ * hands the answer back to the connection's shard as a control request.
+ */
+struct delete_job {
+    struct sb_server_shard *ss;
+    struct sb_request *req;
+    int32_t count;
+    struct sb_kslice *names;
+    int16_t *errors;
+};
+
+static int delete_answer(struct sb_shard *s, void *arg)
+{
+    struct delete_job *job = arg;
+    struct sb_request *req = job->req;
+    (void)s;
+    size_t frame = sb_kafka_delete_topics_response_begin(&req->out, req->hdr.api_version,
+                                                         req->hdr.correlation_id, job->count);
+    for (int32_t i = 0; i < job->count; i++)
+        sb_kafka_delete_topics_response_topic(&req->out, job->names[i].ptr, job->names[i].len,
+                                              job->errors[i]);
+    sb_kafka_delete_topics_response_end(&req->out, frame);
+    req->ops_pending = 0;
+    if (req->conn->closing) {
+        sb_conn_request_done(req->conn, req);
+    } else {
+        finish(job->ss, req);
+    }
+    free(job->names);
+    free(job->errors);
+    free(job);
+    return 0;
+}
+
+static void *delete_thread(void *arg)
+{
+    struct delete_job *job = arg;
+    struct sb_server *srv = job->ss->srv;
+    for (int32_t i = 0; i < job->count; i++) {
+        char name[SB_TOPIC_NAME_MAX + 1];
+        if (!topic_name_copy(job->names[i], name)) {
+            job->errors[i] = KAFKA_INVALID_TOPIC;
+            continue;
+        }
+        int rc = sb_topic_delete(srv->bus, name);
+        if (rc == 0)
+            sb_server_log(srv, SB_LOG_INFO, "topic %s deleted by %s", name, job->req->conn->peer);
+        else if (rc != -ENOENT)
+            sb_server_log(srv, SB_LOG_ERROR, "cannot delete topic %s: %s", name, strerror(-rc));
+        job->errors[i] = rc == 0         ? SB_KAFKA_NONE
+                         : rc == -ENOENT ? SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION
+                                         : KAFKA_UNKNOWN_SERVER_ERROR;
+    }
+    sb_shard_call(job->ss->shard, delete_answer, job);
+    return NULL;
+}
+
+static int start_delete_topics(struct sb_server_shard *ss, struct sb_request *req,
+                               struct sb_kreader *r)
 {
     struct sb_kafka_delete_topics_request dr;
     if (sb_kafka_read_delete_topics_request(r, req->hdr.api_version, &dr))
         return -EBADMSG;
-    size_t frame = sb_kafka_delete_topics_response_begin(&req->out, req->hdr.api_version,
-                                                         req->hdr.correlation_id, dr.topic_count);
-    struct sb_kslice name;
+    struct delete_job *job = calloc(1, sizeof(*job));
+    struct sb_kslice *names = calloc((size_t)dr.topic_count + 1, sizeof(*names));
+    int16_t *errors = calloc((size_t)dr.topic_count + 1, sizeof(*errors));
+    if (!job || !names || !errors) {
+        free(job);
+        free(names);
+        free(errors);
+        return -ENOMEM;
+    }
     int rc;
     int32_t n = 0;
-    while ((rc = sb_kafka_delete_topics_next(&dr, &name)) == 1) {
-        int16_t err;
-        struct sb_topic *t = topic_lookup(ss, name, false, &err);
-        /* The bus cannot delete a topic yet: say so with Kafka's code for it. */
-        sb_kafka_delete_topics_response_topic(&req->out, name.ptr, name.len,
-                                              t ? KAFKA_TOPIC_DELETION_DISABLED : err);
-        n++;
-    }
-    if (rc < 0 || r->error || n != dr.topic_count)
+    struct sb_kslice name;
+    while ((rc = sb_kafka_delete_topics_next(&dr, &name)) == 1 && n < dr.topic_count)
+        names[n++] = name;
+    if (rc < 0 || r->error || n != dr.topic_count) {
+        free(job);
+        free(names);
+        free(errors);
         return -EBADMSG;
-    sb_kafka_delete_topics_response_end(&req->out, frame);
+    }
+    *job = (struct delete_job){ss, req, n, names, errors};
+    req->ops_pending = 1; /* keeps the request (and its connection) until the answer */
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&thread, &attr, delete_thread, job);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        req->ops_pending = 0;
+        free(job);
+        free(names);
+        free(errors);
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -769,8 +847,8 @@ int sb_request_start(struct sb_server_shard *ss, struct sb_request *req)
         rc = answer_create_topics(ss, req, &r);
         break;
     case SB_KAFKA_DELETE_TOPICS:
-        rc = answer_delete_topics(ss, req, &r);
-        break;
+        rc = start_delete_topics(ss, req, &r);
+        goto started;
     case SB_KAFKA_INIT_PRODUCER_ID:
         rc = answer_init_producer_id(ss, req, &r);
         break;

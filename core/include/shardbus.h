@@ -184,6 +184,17 @@ struct sb_topic_info {
 SB_API int sb_topic_list(struct sb_bus *bus, struct sb_topic_info *out, int max);
 
 /**
+ * sb_topic_delete - delete topic @name and, with a data_dir, its partitions' logs on disk.
+ * Events of it still on their way to a shard are dropped (their producers count them as
+ * failed with -ENOENT); a topic of the same name may be created afterwards (it starts empty).
+ * Returns 0, -ENOENT (no such topic), -EBUSY (a consumer is subscribed to it or a handler is
+ * registered on it), -EINVAL, or a negative errno from rewriting the topics file. Any thread
+ * but a shard's (-EDEADLK); blocks until every shard let go of the topic and its files are
+ * gone.
+ */
+SB_API int sb_topic_delete(struct sb_bus *bus, const char *name);
+
+/**
  * sb_topic_partitions - number of partitions of topic @name, or -ENOENT.
  * Any thread; never blocks.
  */
