@@ -436,6 +436,58 @@ static void run_fetch(struct sb_shard *s, struct sb_part_op *op)
     (void)s;
 }
 
+/*
+ * The first record at or after @ts, scanning forward from @from (the time index's lower
+ * bound): batch headers until one whose max timestamp reaches @ts, then its records (a
+ * compressed batch answers with its first offset). Returns 0 with *offset and *timestamp, 1
+ * when no record is that recent, or a negative errno.
+ */
+static int scan_for_time(const struct sb_plog *log, int64_t from, int64_t ts, int64_t *offset,
+                         int64_t *timestamp)
+{
+    struct sb_plog_pos at;
+    if (sb_plog_seek(log, from, &at))
+        return 1;
+    unsigned char hdr[SB_BATCH_HEADER_BYTES];
+    for (size_t si = at.segment; si < log->segment_count; si++, at.position = 0) {
+        const struct sb_segment *seg = &log->segments[si];
+        for (uint64_t pos = at.position; pos + SB_BATCH_HEADER_BYTES <= seg->size;) {
+            struct sb_batch_info info;
+            const char *why;
+            int rc = read_exact(seg->log_fd, hdr, sizeof(hdr), pos);
+            uint32_t total = rc ? 0 : batch_total_bytes(hdr);
+            if (rc || !total || sb_batch_parse_header(hdr, total, &info, &why))
+                return rc ? rc : -EBADMSG;
+            if (info.max_timestamp < ts) {
+                pos += total;
+                continue;
+            }
+            *offset = info.base_offset;
+            *timestamp = info.max_timestamp;
+            if (info.attributes & SB_BATCH_ATTR_COMPRESSION_MASK)
+                return 0;
+            unsigned char *buf = malloc(total);
+            if (!buf)
+                return -ENOMEM;
+            rc = read_exact(seg->log_fd, buf, total, pos);
+            struct sb_record_iter it;
+            struct sb_record rec;
+            if (!rc && !sb_record_iter_init(&it, buf, total)) {
+                while (sb_record_next(&it, &rec, &why) == 1) {
+                    if (rec.timestamp_ms >= ts) {
+                        *offset = rec.offset;
+                        *timestamp = rec.timestamp_ms;
+                        break;
+                    }
+                }
+            }
+            free(buf);
+            return rc;
+        }
+    }
+    return 1;
+}
+
 static void run_list_offsets(struct sb_part_op *op)
 {
     struct sb_plog *log = op->topic->partitions[op->partition].plog;
@@ -447,13 +499,20 @@ static void run_list_offsets(struct sb_part_op *op)
     } else if (op->timestamp == -1) {
         op->offset = log->next_offset;
     } else {
-        int64_t off = sb_plog_offset_for_time(log, op->timestamp);
-        if (off >= log->next_offset) {
-            op->offset = -1; /* no record at or after that time: Kafka answers -1 */
-            op->timestamp = -1;
-        } else {
-            op->offset = off;
+        int64_t from = sb_plog_offset_for_time(log, op->timestamp);
+        int64_t offset = -1, timestamp = -1;
+        int rc = from < log->next_offset
+                     ? scan_for_time(log, from, op->timestamp, &offset, &timestamp)
+                     : 1;
+        if (rc < 0) {
+            sb_server_log(op->origin->srv, SB_LOG_ERROR,
+                          "%s partition %d: ListOffsets by time: %s", op->topic->name,
+                          op->partition, strerror(-rc));
+            op->error = KAFKA_STORAGE_ERROR;
         }
+        /* No record at or after that time: Kafka answers offset -1. */
+        op->offset = rc ? -1 : offset;
+        op->timestamp = rc ? -1 : timestamp;
     }
 }
 
