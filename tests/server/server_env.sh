@@ -129,7 +129,8 @@ sb_start() {
     local attempt deadline
     for attempt in 1 2 3 4 5 6 7 8 9 10; do
         local mark
-        mark=$(wc -l < "$SB_TMP/shardbusd.log" 2>/dev/null || echo 0)
+        mark=0
+        [[ -f $SB_TMP/shardbusd.log ]] && mark=$(wc -l <"$SB_TMP/shardbusd.log")
         "$SB_DAEMON" --listen "127.0.0.1:$SB_PORT" --data-dir "$SB_TMP/data" \
             --metrics-listen "127.0.0.1:$SB_METRICS_PORT" "$@" \
             </dev/null >>"$SB_TMP/shardbusd.log" 2>&1 &

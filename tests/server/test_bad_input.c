@@ -32,6 +32,7 @@
 
 static struct sbt_server srv;
 static int32_t next_corr = 1;
+static bool advertised[1024]; /* API keys in the server's ApiVersions answer */
 
 #define TOPIC "bad-input"
 
@@ -199,6 +200,8 @@ static void check_api_versions_v0(int fd, int32_t corr)
     bool seen[sizeof need / sizeof need[0]] = {false};
     for (int32_t i = 0; i < n; i++) {
         int16_t key = sb_kr_i16(&r), lo = sb_kr_i16(&r), hi = sb_kr_i16(&r);
+        if (key >= 0 && key < 1024)
+            advertised[key] = true;
         for (size_t k = 0; k < sizeof need / sizeof need[0]; k++) {
             if (need[k].api_key != key)
                 continue;
@@ -684,7 +687,16 @@ static void case_unsupported(void)
 {
     expect_request_closes("unknown API key 999", 999, 0, 8);
     expect_request_closes("API key -1", -1, 0, 8);
-    expect_request_closes("FindCoordinator (not offered)", 10, 0, 8);
+    /* A Kafka API the server does not offer (consumer groups come later). */
+    static const int16_t group_apis[] = {11 /* JoinGroup */, 12 /* Heartbeat */, 14 /* SyncGroup */};
+    for (size_t i = 0; i < sizeof group_apis / sizeof group_apis[0]; i++) {
+        if (advertised[group_apis[i]])
+            continue;
+        char what[64];
+        snprintf(what, sizeof what, "API key %d (not advertised)", group_apis[i]);
+        expect_request_closes(what, group_apis[i], 0, 8);
+        break;
+    }
     expect_request_closes("Metadata v99", SB_KAFKA_METADATA, 99, 8);
     expect_request_closes("Metadata v-1", SB_KAFKA_METADATA, -1, 8);
     expect_request_closes("Fetch v3", SB_KAFKA_FETCH, 3, 40);
