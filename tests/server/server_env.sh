@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # server_env.sh - helpers for the shell tests against a live shardbusd (source it).
 #
 #   sb_env_init DAEMON     a temp dir (SB_TMP) and an EXIT trap that kills the daemon and cleans up
@@ -126,8 +127,8 @@ sb_start() {
         while [[ $SB_METRICS_PORT == "$SB_PORT" ]]; do SB_METRICS_PORT=$(sb_free_port); done
     fi
     SB_BOOTSTRAP=127.0.0.1:$SB_PORT
-    local attempt deadline
-    for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    local deadline
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
         local mark
         mark=0
         [[ -f $SB_TMP/shardbusd.log ]] && mark=$(wc -l <"$SB_TMP/shardbusd.log")
