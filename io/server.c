@@ -115,6 +115,17 @@ int sb_server_start(struct sb_bus *bus, const struct sb_server_config *cfg,
         server_free(srv);
         return rc;
     }
+    /* Every shard binds the address with SO_REUSEPORT, which would also let another process of
+     * the same user share it silently: make sure nobody listens there first. */
+    int probe = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0 || bind(probe, (const struct sockaddr *)&srv->addr, srv->addr_len)) {
+        rc = -errno;
+        if (probe >= 0)
+            close(probe);
+        server_free(srv);
+        return rc;
+    }
+    close(probe);
     unsigned started = 0;
     for (unsigned i = 0; i < bus->shard_count && !rc; i++) {
         struct sb_server_shard *ss = calloc(1, sizeof(*ss));

@@ -381,7 +381,8 @@ static void on_recv(struct sb_conn *c, const struct io_uring_cqe *cqe)
     if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         atomic_fetch_add_explicit(&ss->bytes_received, (uint64_t)cqe->res, memory_order_relaxed);
-        int rc = c->closing ? 0
+        /* Stopping: requests already received are answered, newer bytes are not read. */
+        int rc = c->closing || ss->stopping ? 0
                             : sb_kafka_framer_feed(&c->framer,
                                                    ss->buf_base + (size_t)bid * ss->buf_size,
                                                    (size_t)cqe->res);
@@ -591,7 +592,7 @@ int sb_server_net_finish(struct sb_shard *s, void *arg)
         else if (c->tail->done)
             c->tail->close_after = true, conn_try_send(c);
     }
-    if (ss->conns || ss->accept_armed)
+    if (ss->conns || ss->accept_armed || ss->deferred_head)
         return 0;
     s->service = NULL;
     free_buffers(ss);
