@@ -49,7 +49,7 @@ int cli_kafka_set(rd_kafka_conf_t *conf, const char *cmd, const char *name, cons
 
 rd_kafka_conf_t *cli_kafka_conf(const struct cli_common *common, const char *cmd)
 {
-    g_verbose = common->verbose;
+    g_verbose = common->verbose || common->debug;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!conf) {
         fprintf(stderr, "shardbus: %s: out of memory\n", cmd);
@@ -68,7 +68,8 @@ rd_kafka_conf_t *cli_kafka_conf(const struct cli_common *common, const char *cmd
         cli_kafka_set(conf, cmd, "socket.connection.setup.timeout.ms", setup_ms) ||
         cli_kafka_set(conf, cmd, "reconnect.backoff.max.ms", "1000") ||
         cli_kafka_set(conf, cmd, "log.connection.close", "true") || /* errors with reasons */
-        cli_kafka_set(conf, cmd, "log_level", common->verbose ? "7" : "3")) {
+        cli_kafka_set(conf, cmd, "log_level", common->verbose ? "7" : "3") ||
+        (common->debug && cli_kafka_set(conf, cmd, "debug", common->debug))) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <librdkafka/rdkafka.h>
+
 void cli_common_init(struct cli_common *common)
 {
     memset(common, 0, sizeof(*common));
@@ -66,6 +68,7 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
         {"--timeout-ms", CLI_INT, &common->timeout_ms, 1, 3600000, &common->timeout_given},
         {"--json", CLI_FLAG, &common->json, 0, 0, NULL},
         {"--verbose", CLI_FLAG, &common->verbose, 0, 0, NULL},
+        {"--debug", CLI_STRING, &common->debug, 0, 0, NULL},
         {NULL, CLI_FLAG, NULL, 0, 0, NULL},
     };
     int npos = 0;
@@ -117,6 +120,15 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts
         int rc = set_value(cmd, o, v);
         if (rc)
             return rc;
+    }
+    if (common->debug) {
+        char err[256];
+        rd_kafka_conf_t *probe = rd_kafka_conf_new();
+        rd_kafka_conf_res_t res =
+            rd_kafka_conf_set(probe, "debug", common->debug, err, sizeof(err));
+        rd_kafka_conf_destroy(probe);
+        if (res != RD_KAFKA_CONF_OK)
+            return cli_usage_error(cmd, "--debug: %s", err);
     }
     if (npos < pos_min)
         return cli_usage_error(cmd, "needs %s", pos_min == 1 ? "an argument" : "more arguments");

@@ -25,6 +25,7 @@ struct cli_common {
     bool timeout_given;    /* --timeout-ms was on the command line */
     bool json;             /* --json: machine-readable output */
     bool verbose;          /* --verbose: librdkafka's own log lines on stderr */
+    const char *debug;     /* --debug CONTEXTS: librdkafka's debug contexts (implies verbose) */
 };
 
 enum cli_opt_kind {
@@ -52,7 +53,8 @@ extern const char cli_usage_text[];
 
 /*
  * cli_parse - parse argv (the words after the command's name) against @opts (terminated by an
- * entry with a NULL name) plus the common options --bootstrap, --timeout-ms, --json, --verbose.
+ * entry with a NULL name) plus the common options --bootstrap, --timeout-ms, --json, --verbose
+ * and --debug (checked against librdkafka's list of debug contexts).
  * Options take their value as the next word or after '=' (--partitions=3). Words that are not
  * options are positional: at least pos_min, at most pos_max, stored in pos[]. @cmd names the
  * command in messages ("topic create").

@@ -61,7 +61,7 @@ if run 0 --help; then
     for word in "topic create" "topic list" "topic describe" "topic delete" "produce TOPIC" \
         "consume TOPIC" "stats" "--bootstrap" "SHARDBUS_BOOTSTRAP" "--json" "--timeout-ms" \
         "--keyed" "--from beginning|end|OFFSET" "--acks 0|1|all" "--idempotent" "--raw" \
-        "--metrics" "--verbose" "log verify" "log dump" "Exit status"; do
+        "--metrics" "--verbose" "--debug" "log verify" "log dump" "Exit status"; do
         grep -qF -- "$word" "$T/out" || fail "--help does not mention \"$word\""
     done
 fi
@@ -95,6 +95,7 @@ bad frobnicate topic frobnicate
 bad frobnicate frobnicate
 bad --frob --frob
 bad TOPIC produce
+bad --debug topic list --debug nonsense
 bad NAME topic describe
 
 # --- nothing listening: exit 1 at once with the one-line message ---
