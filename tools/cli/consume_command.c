@@ -197,6 +197,9 @@ int cli_consume_main(int argc, char **argv)
                             "shardbus: consume: %s: the end of %d partition%s not reached "
                             "within %lld ms\n",
                             topic, nstart - ends, nstart - ends == 1 ? "" : "s", idle_limit);
+                if ((count || !follow) && cli_kafka_last_error()[0])
+                    fprintf(stderr, "shardbus: consume: the last error from %s: %s\n",
+                            c.bootstrap, cli_kafka_last_error());
                 status = follow && !count ? 0 : 1;
             }
             continue;
