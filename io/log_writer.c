@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SQ_ENTRIES 256u
@@ -155,6 +156,13 @@ int sb_log_writer_add_sync(struct sb_log_writer *w, int slot)
 
 static int process_cqes(struct sb_log_writer *w);
 
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Hand the prepared SQEs to the kernel; a full CQ (-EBUSY) is drained first. */
 static int flush_sq(struct sb_log_writer *w)
 {
@@ -216,6 +224,7 @@ static int queue_syncs(struct sb_log_writer *w)
         if (!seen)
             w->sync_slots[w->sync_count++] = slot;
     }
+    w->syncs_started_ns = monotonic_ns();
     for (size_t k = 0; k < w->sync_count; k++) {
         struct io_uring_sqe *sqe = get_sqe(w);
         if (!sqe)
@@ -298,7 +307,8 @@ static int process_cqes(struct sb_log_writer *w)
                         w->writes[i].result = res;
                 set_error(w, res);
             }
-            w->syncs_pending--;
+            if (--w->syncs_pending == 0)
+                sb_histogram_record(&w->sync_latency, monotonic_ns() - w->syncs_started_ns);
             break;
         case TAG_EVENTFD:
             w->eventfd_armed = false;

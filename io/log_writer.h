@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "histogram.h"
+
 struct sb_log_write {
     int slot;          /* registered file */
     uint64_t position; /* file offset */
@@ -69,6 +71,9 @@ struct sb_log_writer {
     bool foreign_lost;        /* out of memory while keeping one: the owner must recover */
     /* Counters for metrics and benchmarks. */
     uint64_t groups, bytes_written, short_writes, busy_retries;
+    /* How long a group's syncs take (queued after its writes, to the last one's completion). */
+    int64_t syncs_started_ns;
+    struct sb_latency_histogram sync_latency;
 };
 
 /** user_data bit that marks an operation of another user of the ring (see foreign above). */

@@ -215,6 +215,28 @@ static void shard_counter(struct text *t, struct sb_server *srv, const char *nam
             load((_Atomic uint64_t *)((char *)srv->shards[i] + offset)));
 }
 
+/* One histogram per shard, found at @offset inside struct sb_shard. */
+static void shard_histograms(struct text *t, struct sb_server *srv, const char *name,
+                             const char *help, size_t offset)
+{
+    put(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (unsigned i = 0; i < srv->bus->shard_count; i++) {
+        struct sb_latency_histogram *h =
+            (struct sb_latency_histogram *)((char *)srv->bus->shards[i] + offset);
+        uint64_t cum = 0;
+        for (unsigned k = 0; k <= SB_LATENCY_BUCKETS; k++) {
+            cum += load(&h->buckets[k]);
+            if (k < SB_LATENCY_BUCKETS)
+                put(t, "%s_bucket{shard=\"%u\",le=\"%g\"} %" PRIu64 "\n", name, i,
+                    (double)(1ull << k) / 1e6, cum);
+            else
+                put(t, "%s_bucket{shard=\"%u\",le=\"+Inf\"} %" PRIu64 "\n", name, i, cum);
+        }
+        put(t, "%s_sum{shard=\"%u\"} %g\n", name, i, (double)load(&h->sum_us) / 1e6);
+        put(t, "%s_count{shard=\"%u\"} %" PRIu64 "\n", name, i, load(&h->count));
+    }
+}
+
 int sb_server_metrics(struct sb_server *srv, char **text, size_t *len)
 {
     struct text t = {0};
@@ -295,26 +317,13 @@ int sb_server_metrics(struct sb_server *srv, char **text, size_t *len)
         }
     }
 
-    put(&t, "# HELP shardbus_log_write_latency_seconds Group commit time (write, and sync "
-            "when the durability asks for it), by shard.\n"
-            "# TYPE shardbus_log_write_latency_seconds histogram\n");
-    for (unsigned i = 0; i < bus->shard_count; i++) {
-        struct sb_latency_histogram *h = &bus->shards[i]->group_latency;
-        uint64_t cum = 0;
-        for (unsigned k = 0; k <= SB_LATENCY_BUCKETS; k++) {
-            cum += load(&h->buckets[k]);
-            if (k < SB_LATENCY_BUCKETS)
-                put(&t, "shardbus_log_write_latency_seconds_bucket{shard=\"%u\",le=\"%g\"} %" PRIu64 "\n",
-                    i, (double)(1ull << k) / 1e6, cum);
-            else
-                put(&t, "shardbus_log_write_latency_seconds_bucket{shard=\"%u\",le=\"+Inf\"} %" PRIu64 "\n",
-                    i, cum);
-        }
-        put(&t, "shardbus_log_write_latency_seconds_sum{shard=\"%u\"} %g\n", i,
-            (double)load(&h->sum_us) / 1e6);
-        put(&t, "shardbus_log_write_latency_seconds_count{shard=\"%u\"} %" PRIu64 "\n", i,
-            load(&h->count));
-    }
+    shard_histograms(&t, srv, "shardbus_log_group_commit_seconds",
+                     "Group commit time, from submit to completion: the writes and, when the "
+                     "durability asks for it, the syncs after them; by shard.",
+                     offsetof(struct sb_shard, group_latency));
+    shard_histograms(&t, srv, "shardbus_log_sync_seconds",
+                     "fdatasync time of a group commit (after its writes), by shard.",
+                     offsetof(struct sb_shard, writer) + offsetof(struct sb_log_writer, sync_latency));
     put(&t, "# HELP shardbus_ring_occupancy_bytes Bytes waiting in the rings into each shard "
             "from the shards.\n# TYPE shardbus_ring_occupancy_bytes gauge\n");
     for (unsigned i = 0; i < bus->shard_count; i++) {
