@@ -1,0 +1,216 @@
+/*
+ * options.c - the command line of shardbus-bench (see options.h).
+ */
+#define _GNU_SOURCE
+#include "options.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "message.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: shardbus-bench [options]\n"
+        "End-to-end load generator: producers publish numbered, timestamped messages, consumers\n"
+        "check every one arrives once and measure the latency. Exit 0 when all data arrived\n"
+        "intact, 1 when any message was lost, duplicated or corrupt, 2 on a usage or setup error.\n"
+        "\n"
+        "  --system NAME        shardbus (Kafka protocol, librdkafka), nats, redis-pubsub,\n"
+        "                       redis-streams (shardbus)\n"
+        "  --addr HOST:PORT     server address (127.0.0.1:9092)\n"
+        "  --producers N        producer threads, one client each (1)\n"
+        "  --consumers N        consumer threads, one client each; each receives every\n"
+        "                       message (1)\n"
+        "  --partitions N       partitions of the Kafka topic (1)\n"
+        "  --size BYTES         message size, at least %u (100)\n"
+        "  --batch N            librdkafka batch.num.messages (10000)\n"
+        "  --linger-ms N        librdkafka linger.ms (5, librdkafka's default)\n"
+        "  --acks all|1|0       librdkafka acks (all, librdkafka's default)\n"
+"  --kafka-set K=V      any other librdkafka setting, for producers and consumers\n"
+        "                       (repeatable, at most 16)\n"
+        "  --duration S         seconds of sending measured, after the warm-up (10)\n"
+        "  --warmup S           seconds of sending first, verified but left out of the rates\n"
+        "                       and latencies (connections, metadata, first fetches) (1)\n"
+        "  --rate N             messages per second over all producers, scheduled at fixed\n"
+        "                       times; 0 = as fast as possible (0)\n"
+        "  --drain-timeout S    after sending, wait this long without a message before\n"
+        "                       calling the rest lost (10)\n"
+        "  --json FILE          also write the results as JSON\n"
+        "  --label TEXT         a name for this run in the JSON (the system's name)\n"
+        "  --quiet              no progress line\n"
+        "  -h, --help           this text\n",
+        BENCH_MSG_HEADER);
+}
+
+static int parse_long(const char *name, const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < min || v > max) {
+        fprintf(stderr, "shardbus-bench: %s wants an integer in %ld..%ld, not '%s'\n", name, min,
+                max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *name, const char *s, double min, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= min)) {
+        fprintf(stderr, "shardbus-bench: %s wants a number >= %g, not '%s'\n", name, min, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_addr(struct bench_options *o, const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    long port;
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof o->host ||
+        parse_long("--addr port", colon + 1, 1, 65535, &port))
+        goto bad;
+    memcpy(o->host, s, (size_t)(colon - s));
+    o->host[colon - s] = '\0';
+    o->port = (int)port;
+    o->addr = s;
+    return 0;
+bad:
+    fprintf(stderr, "shardbus-bench: --addr wants HOST:PORT, not '%s'\n", s);
+    return -1;
+}
+
+int bench_options_parse(struct bench_options *o, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"system", required_argument, NULL, 's'},     {"addr", required_argument, NULL, 'a'},
+        {"producers", required_argument, NULL, 'p'},  {"consumers", required_argument, NULL, 'c'},
+        {"partitions", required_argument, NULL, 'P'}, {"size", required_argument, NULL, 'S'},
+        {"batch", required_argument, NULL, 'b'},      {"linger-ms", required_argument, NULL, 'l'},
+        {"acks", required_argument, NULL, 'k'},
+        {"kafka-set", required_argument, NULL, 'K'},       {"duration", required_argument, NULL, 'd'},
+        {"warmup", required_argument, NULL, 'w'},
+        {"rate", required_argument, NULL, 'r'},       {"drain-timeout", required_argument, NULL, 'D'},
+        {"json", required_argument, NULL, 'j'},       {"label", required_argument, NULL, 'L'},
+        {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->system = BENCH_SHARDBUS;
+    o->system_name = "shardbus";
+    o->producers = o->consumers = o->partitions = 1;
+    o->size = 100;
+    o->batch = 10000;
+    o->linger_ms = 5;
+    o->acks = "all";
+    o->duration_s = 10;
+    o->warmup_s = 1;
+    o->drain_timeout_s = 10;
+    o->progress = 1;
+    const char *addr = "127.0.0.1:9092";
+    long v;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            if (!strcmp(optarg, "shardbus"))
+                o->system = BENCH_SHARDBUS;
+            else if (!strcmp(optarg, "nats"))
+                o->system = BENCH_NATS;
+            else if (!strcmp(optarg, "redis-pubsub"))
+                o->system = BENCH_REDIS_PUBSUB;
+            else if (!strcmp(optarg, "redis-streams"))
+                o->system = BENCH_REDIS_STREAMS;
+            else {
+                fprintf(stderr, "shardbus-bench: unknown --system '%s'\n", optarg);
+                return -1;
+            }
+            o->system_name = optarg;
+            break;
+        case 'a': addr = optarg; break;
+        case 'p':
+            if (parse_long("--producers", optarg, 1, 1024, &v))
+                return -1;
+            o->producers = (int)v;
+            break;
+        case 'c':
+            if (parse_long("--consumers", optarg, 1, 1024, &v))
+                return -1;
+            o->consumers = (int)v;
+            break;
+        case 'P':
+            if (parse_long("--partitions", optarg, 1, 100000, &v))
+                return -1;
+            o->partitions = (int)v;
+            break;
+        case 'S':
+            if (parse_long("--size", optarg, BENCH_MSG_HEADER, 100 << 20, &v))
+                return -1;
+            o->size = (size_t)v;
+            break;
+        case 'b':
+            if (parse_long("--batch", optarg, 1, 1000000, &v))
+                return -1;
+            o->batch = (int)v;
+            break;
+        case 'l':
+            if (parse_long("--linger-ms", optarg, 0, 900000, &v))
+                return -1;
+            o->linger_ms = (int)v;
+            break;
+        case 'k':
+            if (strcmp(optarg, "all") && strcmp(optarg, "1") && strcmp(optarg, "0") &&
+                strcmp(optarg, "-1")) {
+                fprintf(stderr, "shardbus-bench: --acks wants all, 1 or 0\n");
+                return -1;
+            }
+            o->acks = optarg;
+            break;
+        case 'K':
+            if (!strchr(optarg, '=') || o->kafka_nset == 16) {
+                fprintf(stderr, "shardbus-bench: --kafka-set wants KEY=VALUE, at most 16 times\n");
+                return -1;
+            }
+            o->kafka_set[o->kafka_nset++] = optarg;
+            break;
+        case 'd':
+            if (parse_double("--duration", optarg, 0.01, &o->duration_s))
+                return -1;
+            break;
+        case 'w':
+            if (parse_double("--warmup", optarg, 0, &o->warmup_s))
+                return -1;
+            break;
+        case 'r':
+            if (parse_double("--rate", optarg, 0, &o->rate))
+                return -1;
+            break;
+        case 'D':
+            if (parse_double("--drain-timeout", optarg, 0.1, &o->drain_timeout_s))
+                return -1;
+            break;
+        case 'j': o->json_path = optarg; break;
+        case 'L': o->label = optarg; break;
+        case 'q': o->progress = 0; break;
+        case 'h': usage(stdout); return 1;
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "shardbus-bench: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (parse_addr(o, addr))
+        return -1;
+    if (!o->label)
+        o->label = o->system_name;
+    return 0;
+}

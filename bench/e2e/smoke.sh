@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# smoke.sh BENCH DAEMON - the bench-smoke test of shardbus-bench: start DAEMON (shardbusd) on
+# free loopback ports in a temp dir, run ~1 s of BENCH --system shardbus at a low fixed rate
+# and then as fast as possible with tiny counts, and pass when both exit 0 (every message
+# arrived once, intact). No timing is asserted. Exit 77 when DAEMON is not built.
+set -u
+bench=$1
+daemon=${2:-}
+[[ -n $daemon && -x $daemon ]] || { echo "SKIP: shardbusd is not built"; exit 77; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sb-bench-smoke-XXXXXX") || exit 1
+pid=
+cleanup() {
+    local rc=$?
+    if [[ -n $pid ]]; then kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
+    if [[ $rc -ne 0 && $rc -ne 77 && -f $tmp/shardbusd.log ]]; then
+        echo "---- shardbusd log ----"; tail -n 40 "$tmp/shardbusd.log"
+    fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+        echo $((20000 + RANDOM % 30000))
+}
+
+for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    mport=$(free_port)
+    "$daemon" --listen "127.0.0.1:$port" --data-dir "$tmp/data" --metrics-listen "127.0.0.1:$mport" \
+        --durability none </dev/null >>"$tmp/shardbusd.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break 2
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if grep -qi "not implemented" "$tmp/shardbusd.log"; then
+        pid=
+        echo "SKIP: the server engine is not implemented"
+        exit 77
+    fi
+    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
+    [[ $attempt == 5 ]] && { echo "FAIL: shardbusd did not start"; exit 1; }
+done
+echo "shardbusd pid $pid on 127.0.0.1:$port"
+
+"$bench" --system shardbus --addr "127.0.0.1:$port" --warmup 0.2 --duration 0.5 --rate 2000 --quiet \
+    --drain-timeout 10 --json "$tmp/rate.json" || { echo "FAIL: fixed-rate run"; exit 1; }
+"$bench" --system shardbus --addr "127.0.0.1:$port" --warmup 0.2 --duration 0.5 --producers 2 --consumers 2 \
+    --partitions 3 --quiet --drain-timeout 10 || { echo "FAIL: throughput run"; exit 1; }
+grep -q '"ok": true' "$tmp/rate.json" || { echo "FAIL: JSON does not say ok"; exit 1; }
+echo "PASS"
