@@ -380,10 +380,12 @@ int sb_topic_create_with(struct sb_bus *bus, const char *name, unsigned partitio
 {
     if (!bus || !cfg)
         return -EINVAL;
-    if (!bus->cfg.data_dir)
-        return sb_topic_table_add(&bus->topics, name, partitions, cfg, NULL);
-    return sb_topic_table_add_prepared(&bus->topics, name, partitions, cfg,
-                                       sb_data_dir_prepare_topic, bus, NULL);
+    /* A shard thread never waits for the lock: sb_topic_delete() holds it while it waits
+     * for every shard. */
+    bool nowait = sb_current_shard() != NULL;
+    return sb_topic_table_add_prepared(&bus->topics, name, partitions, nowait, cfg,
+                                       bus->cfg.data_dir ? sb_data_dir_prepare_topic : NULL,
+                                       bus, NULL);
 }
 
 int sb_topic_create(struct sb_bus *bus, const char *name, unsigned partitions)

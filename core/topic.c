@@ -177,17 +177,22 @@ static struct sb_topic *topic_new(const char *name, uint32_t id, uint32_t partit
 int sb_topic_table_add(struct sb_topic_table *t, const char *name, uint32_t partitions,
                        const struct sb_topic_config *cfg, struct sb_topic **out)
 {
-    return sb_topic_table_add_prepared(t, name, partitions, cfg, NULL, NULL, out);
+    return sb_topic_table_add_prepared(t, name, partitions, false, cfg, NULL, NULL, out);
 }
 
 int sb_topic_table_add_prepared(struct sb_topic_table *t, const char *name, uint32_t partitions,
-                                const struct sb_topic_config *cfg,
+                                bool nowait, const struct sb_topic_config *cfg,
                                 int (*prepare)(struct sb_topic *topic, void *ctx), void *ctx,
                                 struct sb_topic **out)
 {
     if (!sb_topic_name_valid(name) || partitions == 0 || partitions > SB_MAX_PARTITIONS)
         return -EINVAL;
-    pthread_mutex_lock(&t->lock);
+    if (nowait) {
+        if (pthread_mutex_trylock(&t->lock))
+            return sb_topic_find(t, name) ? -EEXIST : -EAGAIN;
+    } else {
+        pthread_mutex_lock(&t->lock);
+    }
     int rc = 0;
     struct sb_topic *topic = NULL;
     if (sb_topic_find(t, name)) {

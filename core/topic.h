@@ -105,9 +105,11 @@ int sb_topic_table_add(struct sb_topic_table *t, const char *name, uint32_t part
 /**
  * sb_topic_table_add_prepared - like sb_topic_table_add(), but runs @prepare(topic, ctx) on the
  * new topic (opening its partition logs) before publishing it; its error aborts the creation.
+ * @nowait: return -EAGAIN rather than wait while another thread holds the table's lock (a
+ * shard thread must not wait for a deletion, which waits for every shard).
  */
 int sb_topic_table_add_prepared(struct sb_topic_table *t, const char *name, uint32_t partitions,
-                                const struct sb_topic_config *cfg,
+                                bool nowait, const struct sb_topic_config *cfg,
                                 int (*prepare)(struct sb_topic *topic, void *ctx), void *ctx,
                                 struct sb_topic **out);
 

@@ -118,7 +118,11 @@ int sb_server_start(struct sb_bus *bus, const struct sb_server_config *cfg,
     /* Every shard binds the address with SO_REUSEPORT, which would also let another process of
      * the same user share it silently: make sure nobody listens there first. */
     int probe = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (probe < 0 || bind(probe, (const struct sockaddr *)&srv->addr, srv->addr_len)) {
+    int one = 1;
+    /* SO_REUSEADDR: connections of an earlier run in TIME_WAIT do not count (on Linux it still
+     * refuses an address a socket listens on). */
+    if (probe < 0 || setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+        bind(probe, (const struct sockaddr *)&srv->addr, srv->addr_len)) {
         rc = -errno;
         if (probe >= 0)
             close(probe);

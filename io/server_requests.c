@@ -30,6 +30,7 @@
 /* Error codes beyond kafka_codec.h's. */
 enum {
     KAFKA_UNKNOWN_SERVER_ERROR = -1,
+    KAFKA_LEADER_NOT_AVAILABLE = 5,
     KAFKA_INVALID_TOPIC = 17,
     KAFKA_COORDINATOR_NOT_AVAILABLE = 15,
     KAFKA_TOPIC_ALREADY_EXISTS = 36,
@@ -102,6 +103,9 @@ static struct sb_topic *topic_lookup(struct sb_server_shard *ss, struct sb_kslic
     if (rc == 0)
         sb_server_log(srv, SB_LOG_INFO, "topic %s created (%u partitions, auto-created)", buf,
                       srv->cfg.default_partitions);
+    else if (rc == -EAGAIN)
+        *error = KAFKA_LEADER_NOT_AVAILABLE; /* another topic is being created or deleted:
+                                                 the client retries */
     else if (rc != -EEXIST)
         sb_server_log(srv, SB_LOG_ERROR, "cannot create topic %s: %s", buf, strerror(-rc));
     return sb_topic_find(&srv->bus->topics, buf);
@@ -595,16 +599,101 @@ static void on_topic_config(void *ctx, struct sb_kslice name, struct sb_kslice v
     /* Other settings (cleanup.policy, segment.bytes, ...) are accepted and ignored. */
 }
 
-static int answer_create_topics(struct sb_server_shard *ss, struct sb_request *req,
-                                struct sb_kreader *r)
+/*
+ * CreateTopics (like DeleteTopics below) runs on a short-lived thread: creating a topic opens
+ * and syncs files and may wait for the topic table's lock, which a deletion holds while it
+ * waits for every shard; a shard thread must do neither. The answer is handed back to the
+ * connection's shard as a control request.
+ */
+struct create_job {
+    struct sb_server_shard *ss;
+    struct sb_request *req;
+    int32_t count;
+    struct new_topic *topics;
+    bool validate_only;
+};
+
+static int create_answer(struct sb_shard *s, void *arg)
+{
+    struct create_job *job = arg;
+    struct sb_request *req = job->req;
+    (void)s;
+    size_t frame = sb_kafka_create_topics_response_begin(&req->out, req->hdr.api_version,
+                                                         req->hdr.correlation_id, job->count);
+    for (int32_t i = 0; i < job->count; i++) {
+        const struct new_topic *nt = &job->topics[i];
+        sb_kafka_create_topics_response_topic(&req->out, req->hdr.api_version, nt->t.name.ptr,
+                                              nt->t.name.len, nt->error, nt->message);
+    }
+    sb_kafka_create_topics_response_end(&req->out, frame);
+    req->ops_pending = 0;
+    if (req->conn->closing)
+        sb_conn_request_done(req->conn, req);
+    else
+        finish(job->ss, req);
+    free(job->topics);
+    free(job);
+    return 0;
+}
+
+static void *create_thread(void *arg)
+{
+    struct create_job *job = arg;
+    struct sb_server *srv = job->ss->srv;
+    for (int32_t i = 0; i < job->count; i++) {
+        struct new_topic *nt = &job->topics[i];
+        char name[SB_TOPIC_NAME_MAX + 1];
+        if (nt->error || !topic_name_copy(nt->t.name, name))
+            continue; /* refused while parsing */
+        int32_t partitions = nt->t.num_partitions == -1 ? (int32_t)srv->cfg.default_partitions
+                                                        : nt->t.num_partitions;
+        if (sb_topic_find(&srv->bus->topics, name)) {
+            nt->error = KAFKA_TOPIC_ALREADY_EXISTS, nt->message = "topic already exists";
+            continue;
+        }
+        if (job->validate_only)
+            continue;
+        int rc = sb_topic_create_with(srv->bus, name, (unsigned)partitions, &nt->cfg);
+        if (rc == -EEXIST) {
+            nt->error = KAFKA_TOPIC_ALREADY_EXISTS, nt->message = "topic already exists";
+        } else if (rc) {
+            nt->error = KAFKA_UNKNOWN_SERVER_ERROR, nt->message = "the topic could not be created";
+            sb_server_log(srv, SB_LOG_ERROR, "cannot create topic %s: %s", name, strerror(-rc));
+        } else {
+            sb_server_log(srv, SB_LOG_INFO, "topic %s created (%d partitions) by %s", name,
+                          partitions, job->req->conn->peer);
+        }
+    }
+    sb_shard_call(job->ss->shard, create_answer, job);
+    return NULL;
+}
+
+/* Run @fn(@job) on a new detached thread; 0 or -ENOMEM. */
+static int admin_thread(void *(*fn)(void *), void *job)
+{
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &attr, fn, job);
+    pthread_attr_destroy(&attr);
+    return rc ? -ENOMEM : 0;
+}
+
+static int start_create_topics(struct sb_server_shard *ss, struct sb_request *req,
+                               struct sb_kreader *r)
 {
     struct sb_server *srv = ss->srv;
     struct sb_kafka_create_topics_request cr;
     if (sb_kafka_read_create_topics_request(r, req->hdr.api_version, &cr))
         return -EBADMSG;
     struct new_topic *nts = calloc((size_t)cr.topic_count + 1, sizeof(*nts));
-    if (!nts)
+    struct create_job *job = calloc(1, sizeof(*job));
+    if (!nts || !job) {
+        free(nts);
+        free(job);
         return -ENOMEM;
+    }
     int32_t n = 0;
     int rc;
     for (;;) {
@@ -617,10 +706,9 @@ static int answer_create_topics(struct sb_server_shard *ss, struct sb_request *r
     }
     if (rc < 0 || r->error || n != cr.topic_count) {
         free(nts);
+        free(job);
         return -EBADMSG;
     }
-    size_t frame = sb_kafka_create_topics_response_begin(&req->out, req->hdr.api_version,
-                                                         req->hdr.correlation_id, n);
     for (int32_t i = 0; i < n; i++) {
         struct new_topic *nt = &nts[i];
         char name[SB_TOPIC_NAME_MAX + 1];
@@ -637,34 +725,21 @@ static int answer_create_topics(struct sb_server_shard *ss, struct sb_request *r
             nt->message = "a single broker: replication factor must be 1";
         } else if (nt->t.assignment_count > 0) {
             nt->error = SB_KAFKA_INVALID_REQUEST, nt->message = "manual assignment not supported";
-        } else if (sb_topic_find(&srv->bus->topics, name)) {
-            nt->error = KAFKA_TOPIC_ALREADY_EXISTS, nt->message = "topic already exists";
-        } else if (!cr.validate_only) {
-            int crc = sb_topic_create_with(srv->bus, name, (unsigned)partitions, &nt->cfg);
-            if (crc == -EEXIST) {
-                nt->error = KAFKA_TOPIC_ALREADY_EXISTS, nt->message = "topic already exists";
-            } else if (crc) {
-                nt->error = KAFKA_UNKNOWN_SERVER_ERROR, nt->message = strerror(-crc);
-                sb_server_log(srv, SB_LOG_ERROR, "cannot create topic %s: %s", name,
-                              strerror(-crc));
-            } else {
-                sb_server_log(srv, SB_LOG_INFO, "topic %s created (%d partitions) by %s", name,
-                              partitions, req->conn->peer);
-            }
         }
-        sb_kafka_create_topics_response_topic(&req->out, req->hdr.api_version, nt->t.name.ptr,
-                                              nt->t.name.len, nt->error, nt->message);
     }
-    sb_kafka_create_topics_response_end(&req->out, frame);
-    free(nts);
+    *job = (struct create_job){ss, req, n, nts, cr.validate_only};
+    req->ops_pending = 1; /* keeps the request (and its connection) until the answer */
+    if (admin_thread(create_thread, job)) {
+        req->ops_pending = 0;
+        free(nts);
+        free(job);
+        return -ENOMEM;
+    }
     return 0;
 }
 
-/*
- * DeleteTopics: sb_topic_delete() asks every shard to let go of the topic and waits for them,
- * which a shard thread cannot do; so the deletions run on a short-lived thread, which then
- * hands the answer back to the connection's shard as a control request.
- */
+/* DeleteTopics: sb_topic_delete() asks every shard to let go of the topic and waits for them,
+ * which a shard thread cannot do; on a thread of its own too (see CreateTopics above). */
 struct delete_job {
     struct sb_server_shard *ss;
     struct sb_request *req;
@@ -747,13 +822,7 @@ static int start_delete_topics(struct sb_server_shard *ss, struct sb_request *re
     }
     *job = (struct delete_job){ss, req, n, names, errors};
     req->ops_pending = 1; /* keeps the request (and its connection) until the answer */
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&thread, &attr, delete_thread, job);
-    pthread_attr_destroy(&attr);
-    if (rc) {
+    if (admin_thread(delete_thread, job)) {
         req->ops_pending = 0;
         free(job);
         free(names);
@@ -844,8 +913,8 @@ int sb_request_start(struct sb_server_shard *ss, struct sb_request *req)
         rc = answer_metadata(ss, req, &r);
         break;
     case SB_KAFKA_CREATE_TOPICS:
-        rc = answer_create_topics(ss, req, &r);
-        break;
+        rc = start_create_topics(ss, req, &r);
+        goto started;
     case SB_KAFKA_DELETE_TOPICS:
         rc = start_delete_topics(ss, req, &r);
         goto started;

@@ -149,6 +149,8 @@ SB_API unsigned sb_bus_shards(const struct sb_bus *bus);
  * 1-249 characters of [A-Za-z0-9._-], and not "." or ".."; or 0 partitions, or more than
  * 65536), -ENOSPC (the bus already has 65536 topics), -ENOMEM.
  * Any thread; takes the bus's metadata lock (not on any event's path), never waits for shards.
+ * On a shard thread (a handler) it does not wait for that lock either: -EAGAIN while another
+ * thread creates or deletes a topic (try again later).
  */
 SB_API int sb_topic_create(struct sb_bus *bus, const char *name, unsigned partitions);
 
