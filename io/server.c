@@ -160,6 +160,9 @@ int sb_server_stop(struct sb_server *srv)
     int rc = stop_shards(srv, srv->bus->shard_count);
     if (rc)
         return rc; /* not freed: shards still reference it */
+    /* Acquire pairs with admin_thread_done()'s release (server_requests.c). */
+    while (atomic_load_explicit(&srv->admin_threads, memory_order_acquire))
+        usleep(1000);
     server_free(srv);
     return 0;
 }

@@ -199,6 +199,9 @@ struct sb_server {
     struct sb_server_shard **shards; /* bus->shard_count */
     _Atomic uint32_t open_connections; /* all shards: the max_connections limit */
     _Atomic int64_t next_producer_id;
+    /* CreateTopics / DeleteTopics threads still running: sb_server_stop() waits for them
+     * (they end by writing to a shard's eventfd, which must still be open). */
+    _Atomic uint32_t admin_threads;
     _Atomic uint64_t next_conn_id;
 };
 

@@ -613,6 +613,8 @@ struct create_job {
     bool validate_only;
 };
 
+static void admin_thread_done(struct sb_server *srv);
+
 static int create_answer(struct sb_shard *s, void *arg)
 {
     struct create_job *job = arg;
@@ -664,20 +666,34 @@ static void *create_thread(void *arg)
                           partitions, job->req->conn->peer);
         }
     }
-    sb_shard_call(job->ss->shard, create_answer, job);
+    sb_shard_call(job->ss->shard, create_answer, job); /* frees job */
+    admin_thread_done(srv);
     return NULL;
 }
 
-/* Run @fn(@job) on a new detached thread; 0 or -ENOMEM. */
-static int admin_thread(void *(*fn)(void *), void *job)
+/* Run @fn(@job) on a new detached thread, counted in srv->admin_threads until it ends (the
+ * thread calls admin_thread_done() last); 0 or -ENOMEM. */
+static int admin_thread(struct sb_server *srv, void *(*fn)(void *), void *job)
 {
+    /* Relaxed: the count is read by sb_server_stop() only after the request that started
+     * the thread was answered; the decrement's release orders the thread's last actions. */
+    atomic_fetch_add_explicit(&srv->admin_threads, 1, memory_order_relaxed);
     pthread_t thread;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     int rc = pthread_create(&thread, &attr, fn, job);
     pthread_attr_destroy(&attr);
+    if (rc)
+        atomic_fetch_sub_explicit(&srv->admin_threads, 1, memory_order_relaxed);
     return rc ? -ENOMEM : 0;
+}
+
+static void admin_thread_done(struct sb_server *srv)
+{
+    /* Release pairs with the acquire load in sb_server_stop(): everything this thread did
+     * (its last wake-up of a shard included) happens before the server and bus go away. */
+    atomic_fetch_sub_explicit(&srv->admin_threads, 1, memory_order_release);
 }
 
 static int start_create_topics(struct sb_server_shard *ss, struct sb_request *req,
@@ -729,7 +745,7 @@ static int start_create_topics(struct sb_server_shard *ss, struct sb_request *re
     }
     *job = (struct create_job){ss, req, n, nts, cr.validate_only};
     req->ops_pending = 1; /* keeps the request (and its connection) until the answer */
-    if (admin_thread(create_thread, job)) {
+    if (admin_thread(srv, create_thread, job)) {
         req->ops_pending = 0;
         free(nts);
         free(job);
@@ -790,7 +806,8 @@ static void *delete_thread(void *arg)
                          : rc == -ENOENT ? SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION
                                          : KAFKA_UNKNOWN_SERVER_ERROR;
     }
-    sb_shard_call(job->ss->shard, delete_answer, job);
+    sb_shard_call(job->ss->shard, delete_answer, job); /* frees job */
+    admin_thread_done(srv);
     return NULL;
 }
 
@@ -822,7 +839,7 @@ static int start_delete_topics(struct sb_server_shard *ss, struct sb_request *re
     }
     *job = (struct delete_job){ss, req, n, names, errors};
     req->ops_pending = 1; /* keeps the request (and its connection) until the answer */
-    if (admin_thread(delete_thread, job)) {
+    if (admin_thread(ss->srv, delete_thread, job)) {
         req->ops_pending = 0;
         free(job);
         free(names);
