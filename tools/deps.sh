@@ -4,10 +4,13 @@
 # Build toolchain and the libraries the design calls for.
 SB_BUILD_PACKAGES=(gcc g++ make cmake ninja-build pkg-config
                    liburing-dev libjemalloc-dev libbenchmark-dev libboost-dev libck-dev
-                   librdkafka-dev libinih-dev)
+                   librdkafka-dev libinih-dev libnats-dev libhiredis-dev)
 # Only the test command needs these: the second compiler the code must build cleanly with, and
 # its runtime libraries for libFuzzer.
 SB_TEST_PACKAGES=(clang libclang-rt-14-dev kcat)
+
+# tools/bench runs these peers and tools beside shardbusd (fio: the disk's fdatasync latency).
+SB_BENCH_PACKAGES=(nats-server redis-server jq gnuplot-nox python3 fio)
 
 sb_missing_packages() {
   local pkg
