@@ -21,6 +21,7 @@
 #include "client.h"
 #include "histogram.h"
 #include "message.h"
+#include "native_client.h"
 #include "options.h"
 #include "report.h"
 #include "schedule.h"
@@ -174,6 +175,7 @@ static const struct bench_system *system_of(enum bench_system_id id)
 {
     switch (id) {
     case BENCH_SHARDBUS: return &bench_kafka_system;
+    case BENCH_SHARDBUS_NATIVE: return &bench_native_system;
     case BENCH_NATS: return &bench_nats_system;
     case BENCH_REDIS_PUBSUB: return &bench_redis_pubsub_system;
     case BENCH_REDIS_STREAMS: return &bench_redis_streams_system;

@@ -19,17 +19,23 @@ static void usage(FILE *f)
         "check every one arrives once and measure the latency. Exit 0 when all data arrived\n"
         "intact, 1 when any message was lost, duplicated or corrupt, 2 on a usage or setup error.\n"
         "\n"
-        "  --system NAME        shardbus (Kafka protocol, librdkafka), nats, redis-pubsub,\n"
-        "                       redis-streams (shardbus)\n"
+        "  --system NAME        shardbus (Kafka protocol, librdkafka), shardbus-native\n"
+        "                       (Kafka protocol, the bench's own client: pre-built record\n"
+        "                       batches, pipelined Produce v7 and Fetch v11), nats,\n"
+        "                       redis-pubsub, redis-streams (shardbus)\n"
         "  --addr HOST:PORT     server address (127.0.0.1:9092)\n"
         "  --producers N        producer threads, one client each (1)\n"
         "  --consumers N        consumer threads, one client each; each receives every\n"
         "                       message (1)\n"
         "  --partitions N       partitions of the Kafka topic (1)\n"
         "  --size BYTES         message size, at least %u (100)\n"
-        "  --batch N            librdkafka batch.num.messages (10000)\n"
-        "  --linger-ms N        librdkafka linger.ms (5, librdkafka's default)\n"
-        "  --acks all|1|0       librdkafka acks (all, librdkafka's default)\n"
+        "  --batch N            librdkafka batch.num.messages; shardbus-native: records per\n"
+        "                       partition batch, one batch per partition in each Produce (10000;\n"
+        "                       native batches must stay under the server's max-message-bytes)\n"
+        "  --linger-ms N        librdkafka linger.ms; shardbus-native: the longest a partial\n"
+        "                       batch waits (5, librdkafka's default)\n"
+        "  --acks all|1|0       librdkafka and shardbus-native acks (all, librdkafka's default)\n"
+        "  --inflight N         shardbus-native: Produce requests in flight per producer (8)\n"
 "  --kafka-set K=V      any other librdkafka setting, for producers and consumers\n"
         "                       (repeatable, at most 16)\n"
         "  --duration S         seconds of sending measured, after the warm-up (10)\n"
@@ -95,7 +101,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
         {"producers", required_argument, NULL, 'p'},  {"consumers", required_argument, NULL, 'c'},
         {"partitions", required_argument, NULL, 'P'}, {"size", required_argument, NULL, 'S'},
         {"batch", required_argument, NULL, 'b'},      {"linger-ms", required_argument, NULL, 'l'},
-        {"acks", required_argument, NULL, 'k'},
+        {"acks", required_argument, NULL, 'k'},       {"inflight", required_argument, NULL, 'I'},
         {"kafka-set", required_argument, NULL, 'K'},       {"duration", required_argument, NULL, 'd'},
         {"warmup", required_argument, NULL, 'w'},
         {"rate", required_argument, NULL, 'r'},       {"drain-timeout", required_argument, NULL, 'D'},
@@ -111,6 +117,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
     o->batch = 10000;
     o->linger_ms = 5;
     o->acks = "all";
+    o->inflight = 8;
     o->duration_s = 10;
     o->warmup_s = 1;
     o->drain_timeout_s = 10;
@@ -123,6 +130,8 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
         case 's':
             if (!strcmp(optarg, "shardbus"))
                 o->system = BENCH_SHARDBUS;
+            else if (!strcmp(optarg, "shardbus-native"))
+                o->system = BENCH_SHARDBUS_NATIVE;
             else if (!strcmp(optarg, "nats"))
                 o->system = BENCH_NATS;
             else if (!strcmp(optarg, "redis-pubsub"))
@@ -174,6 +183,11 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
             }
             o->acks = optarg;
             break;
+        case 'I':
+            if (parse_long("--inflight", optarg, 1, 1024, &v))
+                return -1;
+            o->inflight = (int)v;
+            break;
         case 'K':
             if (!strchr(optarg, '=') || o->kafka_nset == 16) {
                 fprintf(stderr, "shardbus-bench: --kafka-set wants KEY=VALUE, at most 16 times\n");
@@ -212,5 +226,12 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
         return -1;
     if (!o->label)
         o->label = o->system_name;
+    switch (o->system) {
+    case BENCH_SHARDBUS: o->client = "librdkafka"; break;
+    case BENCH_SHARDBUS_NATIVE: o->client = "native"; break;
+    case BENCH_NATS: o->client = "libnats"; break;
+    case BENCH_REDIS_PUBSUB:
+    case BENCH_REDIS_STREAMS: o->client = "hiredis"; break;
+    }
     return 0;
 }

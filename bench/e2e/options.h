@@ -8,6 +8,7 @@
 
 enum bench_system_id {
     BENCH_SHARDBUS,
+    BENCH_SHARDBUS_NATIVE,
     BENCH_NATS,
     BENCH_REDIS_PUBSUB,
     BENCH_REDIS_STREAMS,
@@ -16,6 +17,7 @@ enum bench_system_id {
 struct bench_options {
     enum bench_system_id system;
     const char *system_name;
+    const char *client; /* the client library: librdkafka, native, libnats, hiredis */
     char host[256];
     int port;
     const char *addr; /* HOST:PORT as given */
@@ -23,9 +25,10 @@ struct bench_options {
     int consumers;
     int partitions;
     size_t size;
-    int batch;        /* librdkafka batch.num.messages */
-    int linger_ms;    /* librdkafka linger.ms */
-    const char *acks; /* librdkafka acks */
+    int batch;        /* librdkafka batch.num.messages; native: records per partition batch */
+    int linger_ms;    /* librdkafka linger.ms; native: the longest wait of a partial batch */
+    const char *acks; /* librdkafka and native acks */
+    int inflight;     /* native: Produce requests in flight per producer */
     const char *kafka_set[16]; /* KEY=VALUE librdkafka settings for every client, in order */
     int kafka_nset;
     double duration_s; /* measured, after the warm-up */

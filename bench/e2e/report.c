@@ -17,8 +17,8 @@ static double rate(uint64_t n, double s)
 void bench_report_print(FILE *f, const struct bench_options *o, const struct bench_result *r)
 {
     double mb = (double)o->size / 1e6;
-    fprintf(f, "%s: %d producer(s), %d consumer(s), %zu-byte messages, %s, %.1f s after %.1f s of warm-up\n",
-            o->label, o->producers, o->consumers, o->size,
+    fprintf(f, "%s (%s client): %d producer(s), %d consumer(s), %zu-byte messages, %s, %.1f s after %.1f s of warm-up\n",
+            o->label, o->client, o->producers, o->consumers, o->size,
             o->rate > 0 ? "fixed rate" : "as fast as possible", o->duration_s, o->warmup_s);
     if (o->rate > 0)
         fprintf(f, "  target rate  %.0f msg/s\n", o->rate);
@@ -62,14 +62,16 @@ int bench_report_json(const char *path, const struct bench_options *o, const str
     json_str(f, o->label);
     fprintf(f, ",\n  \"system\": ");
     json_str(f, o->system_name);
+    fprintf(f, ",\n  \"client\": ");
+    json_str(f, o->client);
     fprintf(f, ",\n  \"addr\": ");
     json_str(f, o->addr);
     fprintf(f, ",\n  \"date\": \"%s\",\n", r->date);
     fprintf(f, "  \"config\": {\"producers\": %d, \"consumers\": %d, \"partitions\": %d, "
                "\"size\": %zu, \"warmup_s\": %g, \"duration_s\": %g, \"rate\": %g, \"batch\": %d, "
-               "\"linger_ms\": %d, \"acks\": ",
+               "\"linger_ms\": %d, \"inflight\": %d, \"acks\": ",
             o->producers, o->consumers, o->partitions, o->size, o->warmup_s, o->duration_s, o->rate, o->batch,
-            o->linger_ms);
+            o->linger_ms, o->inflight);
     json_str(f, o->acks);
     fprintf(f, "},\n");
     fprintf(f, "  \"sent\": %llu,\n  \"sent_msgs_per_s\": %.1f,\n  \"sent_mb_per_s\": %.3f,\n",
