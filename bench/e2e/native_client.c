@@ -778,8 +778,10 @@ static int native_produce(void *vp, const void *data, size_t len)
     p->pending++;
     p->handed++;
     int rc = producer_pump(p, false);
-    if (rc)
+    if (rc) {
         producer_fail(p, rc);
+        p->handed--; /* the caller does not count a message whose call failed as sent */
+    }
     return p->failed;
 }
 
