@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # smoke.sh BENCH DAEMON - the bench-smoke test of shardbus-bench: start DAEMON (shardbusd) on
-# free loopback ports in a temp dir, run ~1 s of BENCH --system shardbus at a low fixed rate
-# and then as fast as possible with tiny counts, and pass when both exit 0 (every message
-# arrived once, intact). No timing is asserted. Exit 77 when DAEMON is not built.
+# free loopback ports in a temp dir, run ~1 s of BENCH --system shardbus (librdkafka) and of
+# --system shardbus-native (the bench's own Kafka-protocol client) at a low fixed rate and then
+# as fast as possible with tiny counts, and pass when all exit 0 (every message arrived once,
+# intact). No timing is asserted. Exit 77 when DAEMON is not built.
 set -u
 bench=$1
 daemon=${2:-}
@@ -53,4 +54,14 @@ echo "shardbusd pid $pid on 127.0.0.1:$port"
 "$bench" --system shardbus --addr "127.0.0.1:$port" --warmup 0.2 --duration 0.5 --producers 2 --consumers 2 \
     --partitions 3 --quiet --drain-timeout 10 || { echo "FAIL: throughput run"; exit 1; }
 grep -q '"ok": true' "$tmp/rate.json" || { echo "FAIL: JSON does not say ok"; exit 1; }
+"$bench" --system shardbus-native --addr "127.0.0.1:$port" --warmup 0.2 --duration 0.5 --rate 2000 \
+    --batch 100 --linger-ms 1 --quiet --drain-timeout 10 --json "$tmp/native-rate.json" ||
+    { echo "FAIL: native client, fixed-rate run"; exit 1; }
+"$bench" --system shardbus-native --addr "127.0.0.1:$port" --warmup 0.2 --duration 0.5 --producers 2 \
+    --consumers 2 --partitions 3 --batch 500 --linger-ms 1 --inflight 4 --quiet --drain-timeout 10 \
+    --json "$tmp/native-tput.json" || { echo "FAIL: native client, throughput run"; exit 1; }
+for j in native-rate native-tput; do
+    grep -q '"ok": true' "$tmp/$j.json" && grep -q '"client": "native"' "$tmp/$j.json" ||
+        { echo "FAIL: $j JSON does not say ok (native client)"; exit 1; }
+done
 echo "PASS"
