@@ -439,10 +439,16 @@ int sb_topic_delete(struct sb_bus *bus, const char *name)
     pthread_mutex_lock(&t->lock);
     struct sb_topic *topic = sb_topic_find(t, name);
     int rc = topic ? 0 : -ENOENT;
+    /* No new subscription or handler from here (their control requests check the flag); each
+     * shard then says whether one exists. Release pairs with sb_topic_is_closing(). */
+    if (topic)
+        atomic_store_explicit(&topic->deleting, true, memory_order_release);
     for (unsigned i = 0; i < bus->shard_count && !rc; i++)
         rc = sb_shard_call(bus->shards[i], topic_check_unused, topic);
     if (!rc)
         rc = sb_topic_table_remove_locked(t, topic);
+    if (rc && topic) /* refused: the topic goes on as before */
+        atomic_store_explicit(&topic->deleting, false, memory_order_release);
     /* From here the topic is deleted: the shards drop what still comes for it. */
     for (unsigned i = 0; i < bus->shard_count && !rc && bus->cfg.data_dir; i++) {
         int r = sb_shard_call(bus->shards[i], topic_retire, topic);

@@ -64,7 +64,7 @@ static int subscribe_on_shard(struct sb_shard *s, void *arg)
     struct subscribe_request *req = arg;
     struct sb_subscription *sub = req->sub;
     struct sb_topic *topic = sub->topic;
-    int rc = 0;
+    int rc = sb_topic_is_closing(topic) ? -ENOENT : 0; /* being deleted */
     uint32_t placed = 0;
     for (uint32_t p = 0; p < topic->partition_count && !rc; p++) {
         if (sb_partition_owner(topic, p, s->shard_count) != s->id)

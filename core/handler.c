@@ -18,6 +18,8 @@ static int handler_add_on_shard(struct sb_shard *s, void *arg)
 {
     struct handler_request *req = arg;
     struct sb_topic *topic = req->topic;
+    if (sb_topic_is_closing(topic))
+        return -ENOENT; /* being deleted */
     for (uint32_t p = 0; p < topic->partition_count; p++) {
         if (sb_partition_owner(topic, p, s->shard_count) != s->id)
             continue;

@@ -68,6 +68,9 @@ struct sb_topic {
     /* Set (release) once the topic is deleted: it is no longer found by name, and shards drop
      * what still arrives for it. The struct itself lives until the bus is closed. */
     _Atomic bool deleted;
+    /* Set while sb_topic_delete() checks that nothing uses the topic: no subscription or
+     * handler may be added meanwhile (their control requests refuse it). */
+    _Atomic bool deleting;
     uint32_t id;
     uint32_t partition_count;
     struct sb_topic_config cfg;
@@ -124,6 +127,15 @@ static inline bool sb_topic_is_deleted(const struct sb_topic *topic)
 {
     /* Acquire pairs with the release store in sb_topic_table_remove_locked(). */
     return atomic_load_explicit(&topic->deleted, memory_order_acquire);
+}
+
+/** sb_topic_is_closing - deleted, or being checked for deletion: take no new users. */
+static inline bool sb_topic_is_closing(const struct sb_topic *topic)
+{
+    /* Acquire pairs with the release stores in sb_topic_delete() and
+     * sb_topic_table_remove_locked(). */
+    return atomic_load_explicit(&topic->deleting, memory_order_acquire) ||
+           atomic_load_explicit(&topic->deleted, memory_order_acquire);
 }
 
 /** sb_topic_find - the topic named @name, or NULL. Any thread, lock-free. */

@@ -364,6 +364,12 @@ static void test_delete_topic(void)
     CHECK_EQ(sb_subscribe(bus, "doomed", SB_OFFSET_BEGINNING, &c), 0);
     CHECK_EQ(sb_topic_delete(bus, "doomed"), -EBUSY);
     sb_consumer_close(c);
+    /* A topic with a handler cannot be deleted either (handlers are never removed). */
+    struct handled h = {{0, 0}, {0, 0}};
+    CHECK_EQ(sb_topic_create(bus, "handled", 2), 0);
+    CHECK_EQ(sb_handler_add(bus, "handled", on_event, &h), 0);
+    CHECK_EQ(sb_topic_delete(bus, "handled"), -EBUSY);
+    CHECK_EQ(sb_topic_partitions(bus, "handled"), 2);
     CHECK_EQ(sb_topic_delete(bus, "doomed"), 0);
     CHECK_EQ(sb_topic_delete(bus, "doomed"), -ENOENT);
     CHECK_EQ(sb_topic_delete(bus, "never-was"), -ENOENT);
@@ -373,8 +379,9 @@ static void test_delete_topic(void)
     snprintf(path, sizeof(path), "%s/doomed-1.deleted", dir);
     CHECK(access(path, F_OK) != 0);
     struct sb_topic_info infos[4];
-    CHECK_EQ(sb_topic_list(bus, infos, 4), 1);
+    CHECK_EQ(sb_topic_list(bus, infos, 4), 2);
     CHECK(!strcmp(infos[0].name, "kept"));
+    CHECK(!strcmp(infos[1].name, "handled"));
     /* Publishing to it now: unknown. */
     unsigned char v[400];
     CHECK_EQ(sb_publish_to(p, "doomed", 0, "k", 1, v, 10), -ENOENT);
