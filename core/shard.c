@@ -515,8 +515,11 @@ void *sb_shard_main(void *arg)
             idle_spins = 0;
             continue;
         }
-        /* Acquire pairs with the seq_cst store in sb_shard_request_exit(). */
-        if (atomic_load_explicit(&s->exit_requested, memory_order_acquire))
+        /* Acquire pairs with the seq_cst store in sb_shard_request_exit(). Never leave with
+         * log writes in flight or gathered (an interval sync may have just started): the
+         * ring's completions can only be reaped by this thread (single issuer). */
+        if (atomic_load_explicit(&s->exit_requested, memory_order_acquire) &&
+            !(s->durable && sb_shard_log_pending(s)))
             break;
         /* Look at the clock every 32 idle turns only: it costs more than a turn. */
         if (++idle_spins & 31) {
