@@ -435,6 +435,10 @@ static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
     }
     if (s->durable && !s->in_flight && s->groups[s->acc].events)
         return true;
+    /* The group's last completion may have been reaped by the network (server_net.c), in
+     * which case none is left to wake us: complete it first. */
+    if (s->durable && sb_log_writer_group_done(&s->writer))
+        return true;
     for (unsigned t = 0; t < s->shard_count; t++)
         if (s->to_shard[t].overflow_head && sb_ring_head_moved_seq_cst(&s->to_shard[t].w))
             return true;

@@ -408,6 +408,13 @@ int sb_log_writer_wait(struct sb_log_writer *w, int64_t timeout_ns)
             w->eventfd_armed = true;
         }
     }
+    /* Arming may have reaped completions (a full ring is drained to make room): if they were
+     * the ones we would wait for, do not sleep. */
+    if (w->foreign_count || sb_log_writer_group_done(w)) {
+        if (io_uring_submit(&w->ring) >= 0)
+            w->unsubmitted = 0;
+        return 0;
+    }
     struct __kernel_timespec ts, *tsp = NULL;
     if (timeout_ns >= 0) {
         ts.tv_sec = timeout_ns / 1000000000;

@@ -134,6 +134,17 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync);
 int sb_log_writer_poll(struct sb_log_writer *w);
 
 /**
+ * sb_log_writer_group_done - the group in flight has nothing left in the kernel: its last
+ * completion was reaped (perhaps by sb_log_writer_reap() for another user of the ring), and
+ * sb_log_writer_poll() will now report it complete. Call that before sleeping in
+ * sb_log_writer_wait(): no completion of this group would come to end the sleep.
+ */
+static inline bool sb_log_writer_group_done(const struct sb_log_writer *w)
+{
+    return w->in_flight && w->writes_pending == 0 && w->syncs_pending == 0;
+}
+
+/**
  * sb_log_writer_wait - block until a completion arrives (I/O, or the eventfd written by a
  * waker), at most @timeout_ns (< 0: no limit). Call sb_log_writer_poll() afterwards.
  * Returns 0, -ETIME on timeout, or a negative errno.

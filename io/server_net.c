@@ -453,7 +453,9 @@ static bool net_step(struct sb_shard *s, void *ctx)
 static bool net_has_work(struct sb_shard *s, void *ctx)
 {
     struct sb_server_shard *ss = ctx;
-    (void)s;
+    /* Completions of ours already reaped (by the log's polling) wait for net_step(). */
+    if (s->writer.foreign_count)
+        return true;
     if (ss->deferred_head && !s->in_flight)
         return true;
     /* Waiting Fetches: register for a wake-up when their partitions grow, then look. */
