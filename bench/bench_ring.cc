@@ -35,6 +35,12 @@
  * shardbus record of 8 payload bytes occupies), separating the cost of the record header's bytes
  * from the cost of the ring's code.
  *
+ * BM_cacheline_roundtrip is a limit of the machine, not a ring: two threads pinned as above
+ * ping-pong one atomic word on its own cache line (the benchmark thread writes an odd value, the
+ * other answers with the next even one), so each round trip moves the line to the other core
+ * and back. Reported: ns_per_roundtrip (the timed round trips' wall time over their count); the
+ * answering thread counts its answers and the benchmark aborts unless it answered every ping.
+ *
  * Spinning: a side that finds its ring full/empty executes one PAUSE and retries, the same for
  * every ring (bench_relax() in bench_rings.h).
  */
@@ -368,6 +374,86 @@ void BM_boost_spsc_16B_batch256(benchmark::State &state)
     bench_ck_ring_free(r);
 }
 
+/* --- the machine's limit: one cache line between two pinned cores --- */
+
+/* The ping-pong word, alone on its pair of cache lines, and the answering thread's flags. */
+struct pingpong {
+    alignas(128) std::atomic<uint64_t> word{0}; /* odd: a ping; the next even value: its pong */
+    alignas(128) std::atomic<bool> ready{false}; /* responder: pinned and running */
+    bool responder_pinned = false;               /* written before ready, read after it */
+    uint64_t answered = 0;                       /* written by the responder, read after join */
+};
+
+void BM_cacheline_roundtrip(benchmark::State &state)
+{
+    const uint64_t rounds = bench::pick(uint64_t(1) << 16, uint64_t(1) << 8);
+    const bench::cpu_pair cpus = bench::pick_cpu_pair();
+    bench::scoped_pin pin(cpus.a);
+    pingpong pp;
+
+    std::thread responder([&pp, cpu = cpus.b] {
+        pp.responder_pinned = bench::pin_self(cpu) == 0;
+        /* Release pairs with the acquire load of ready below: responder_pinned is visible. */
+        pp.ready.store(true, std::memory_order_release);
+        uint64_t answered = 0;
+        for (;;) {
+            /* Acquire pairs with the pinger's release store of a ping (or of kStop). */
+            const uint64_t v = pp.word.load(std::memory_order_acquire);
+            if (v == kStop)
+                break;
+            if (v & 1) {
+                answered++;
+                /* Release pairs with the pinger's acquire load waiting for this pong. */
+                pp.word.store(v + 1, std::memory_order_release);
+            } else {
+                bench_relax();
+            }
+        }
+        pp.answered = answered; /* read by the benchmark thread after join() */
+    });
+    /* Acquire pairs with the responder's release store of ready. */
+    while (!pp.ready.load(std::memory_order_acquire))
+        bench_relax();
+
+    uint64_t v = 0, pings = 0;
+    auto ping_pong = [&](uint64_t n) {
+        for (uint64_t i = 0; i < n; i++) {
+            /* Release pairs with the responder's acquire load. */
+            pp.word.store(v + 1, std::memory_order_release);
+            /* Acquire pairs with the responder's release store of the pong. */
+            while (pp.word.load(std::memory_order_acquire) != v + 2)
+                bench_relax();
+            v += 2;
+        }
+        pings += n;
+    };
+    ping_pong(rounds); /* warm-up, untimed */
+    int64_t timed_ns = 0;
+    for (auto _ : state) {
+        const int64_t t0 = bench::now_ns();
+        ping_pong(rounds);
+        timed_ns += bench::now_ns() - t0;
+    }
+    /* Release pairs with the responder's acquire load: it leaves its loop. */
+    pp.word.store(kStop, std::memory_order_release);
+    responder.join();
+
+    if (pp.answered != pings)
+        bench_fail("cache-line round trips answered", pings, pp.answered);
+    const uint64_t timed = pings - rounds;
+    if (timed != uint64_t(state.iterations()) * rounds)
+        bench_fail("harness: round trips timed", uint64_t(state.iterations()) * rounds, timed);
+    state.counters["ns_per_roundtrip"] = benchmark::Counter(timed ? double(timed_ns) / double(timed) : 0);
+    std::string label;
+    if (cpus.shared)
+        label = "1 CPU allowed: both threads share it";
+    else if (!pin.ok() || !pp.responder_pinned)
+        label = "pinning failed: threads not pinned";
+    else
+        label = "cpus " + std::to_string(cpus.a) + "<->" + std::to_string(cpus.b);
+    state.SetLabel(label);
+}
+
 /* Every variant: real time (the consumer's work is part of it), milliseconds per N items. */
 #define SB_RING_BENCH(fn) BENCHMARK(fn)->UseRealTime()->Unit(benchmark::kMillisecond)
 
@@ -387,6 +473,7 @@ SB_RING_BENCH(BM_sb_ring_u64_claim_batch256_own);
 SB_RING_BENCH(BM_sb_ring_u64_claim_batch256);
 SB_RING_BENCH(BM_sb_ring_rec100_one);
 SB_RING_BENCH(BM_sb_ring_rec100_batch256);
+BENCHMARK(BM_cacheline_roundtrip)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 } // namespace
 

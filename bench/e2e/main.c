@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "embedded_client.h"
 #include "histogram.h"
 #include "message.h"
 #include "native_client.h"
@@ -179,6 +180,7 @@ static const struct bench_system *system_of(enum bench_system_id id)
     case BENCH_NATS: return &bench_nats_system;
     case BENCH_REDIS_PUBSUB: return &bench_redis_pubsub_system;
     case BENCH_REDIS_STREAMS: return &bench_redis_streams_system;
+    case BENCH_EMBEDDED: return &bench_embedded_system;
     }
     return NULL;
 }

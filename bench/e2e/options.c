@@ -22,7 +22,8 @@ static void usage(FILE *f)
         "  --system NAME        shardbus (Kafka protocol, librdkafka), shardbus-native\n"
         "                       (Kafka protocol, the bench's own client: pre-built record\n"
         "                       batches, pipelined Produce v7 and Fetch v11), nats,\n"
-        "                       redis-pubsub, redis-streams (shardbus)\n"
+        "                       redis-pubsub, redis-streams, embedded (the bus inside this\n"
+        "                       process through the C API: no server, no network) (shardbus)\n"
         "  --addr HOST:PORT     server address (127.0.0.1:9092)\n"
         "  --producers N        producer threads, one client each (1)\n"
         "  --consumers N        consumer threads, one client each; each receives every\n"
@@ -45,6 +46,10 @@ static void usage(FILE *f)
         "                       times; 0 = as fast as possible (0)\n"
         "  --drain-timeout S    after sending, wait this long without a message before\n"
         "                       calling the rest lost (10)\n"
+        "  --shards N           embedded: shard threads, 0 = one per CPU (0)\n"
+        "  --data-dir DIR       embedded: the durable log in DIR (an empty folder: a topic left\n"
+        "                       by an earlier run is refused); memory only without it\n"
+        "  --durability MODE    embedded with --data-dir: none, batch or interval (batch)\n"
         "  --json FILE          also write the results as JSON\n"
         "  --label TEXT         a name for this run in the JSON (the system's name)\n"
         "  --quiet              no progress line\n"
@@ -106,6 +111,8 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
         {"warmup", required_argument, NULL, 'w'},
         {"rate", required_argument, NULL, 'r'},       {"drain-timeout", required_argument, NULL, 'D'},
         {"json", required_argument, NULL, 'j'},       {"label", required_argument, NULL, 'L'},
+        {"shards", required_argument, NULL, 'N'},     {"data-dir", required_argument, NULL, 'F'},
+        {"durability", required_argument, NULL, 'U'},
         {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -122,6 +129,9 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
     o->warmup_s = 1;
     o->drain_timeout_s = 10;
     o->progress = 1;
+    o->durability = 1;
+    o->durability_name = "batch";
+    int durability_given = 0;
     const char *addr = "127.0.0.1:9092";
     long v;
     int opt;
@@ -138,6 +148,8 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
                 o->system = BENCH_REDIS_PUBSUB;
             else if (!strcmp(optarg, "redis-streams"))
                 o->system = BENCH_REDIS_STREAMS;
+            else if (!strcmp(optarg, "embedded"))
+                o->system = BENCH_EMBEDDED;
             else {
                 fprintf(stderr, "shardbus-bench: unknown --system '%s'\n", optarg);
                 return -1;
@@ -211,6 +223,26 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
             if (parse_double("--drain-timeout", optarg, 0.1, &o->drain_timeout_s))
                 return -1;
             break;
+        case 'N':
+            if (parse_long("--shards", optarg, 0, 1024, &v))
+                return -1;
+            o->shards = (int)v;
+            break;
+        case 'F': o->data_dir = optarg; break;
+        case 'U':
+            if (!strcmp(optarg, "none"))
+                o->durability = 0;
+            else if (!strcmp(optarg, "batch"))
+                o->durability = 1;
+            else if (!strcmp(optarg, "interval"))
+                o->durability = 2;
+            else {
+                fprintf(stderr, "shardbus-bench: --durability wants none, batch or interval\n");
+                return -1;
+            }
+            o->durability_name = optarg;
+            durability_given = 1;
+            break;
         case 'j': o->json_path = optarg; break;
         case 'L': o->label = optarg; break;
         case 'q': o->progress = 0; break;
@@ -226,12 +258,26 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
         return -1;
     if (!o->label)
         o->label = o->system_name;
+    if (o->system != BENCH_EMBEDDED && (o->data_dir || o->shards || durability_given)) {
+        fprintf(stderr, "shardbus-bench: --shards, --data-dir and --durability are for --system "
+                        "embedded only\n");
+        return -1;
+    }
+    if (durability_given && !o->data_dir) {
+        fprintf(stderr, "shardbus-bench: --durability needs --data-dir (a memory-only bus has no "
+                        "log)\n");
+        return -1;
+    }
     switch (o->system) {
     case BENCH_SHARDBUS: o->client = "librdkafka"; break;
     case BENCH_SHARDBUS_NATIVE: o->client = "native"; break;
     case BENCH_NATS: o->client = "libnats"; break;
     case BENCH_REDIS_PUBSUB:
     case BENCH_REDIS_STREAMS: o->client = "hiredis"; break;
+    case BENCH_EMBEDDED:
+        o->client = "C API";
+        o->addr = "in-process";
+        break;
     }
     return 0;
 }

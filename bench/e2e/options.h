@@ -12,6 +12,7 @@ enum bench_system_id {
     BENCH_NATS,
     BENCH_REDIS_PUBSUB,
     BENCH_REDIS_STREAMS,
+    BENCH_EMBEDDED,
 };
 
 struct bench_options {
@@ -38,6 +39,11 @@ struct bench_options {
     const char *json_path;
     const char *label;
     int progress; /* 1: a progress line on stderr once a second */
+    /* embedded: the bus in this process */
+    int shards;           /* shard threads, 0 = one per CPU */
+    const char *data_dir; /* NULL = memory only */
+    int durability;       /* with data_dir: 0 none, 1 batch (the library's default), 2 interval */
+    const char *durability_name;
 };
 
 /**

@@ -73,6 +73,11 @@ int bench_report_json(const char *path, const struct bench_options *o, const str
             o->producers, o->consumers, o->partitions, o->size, o->warmup_s, o->duration_s, o->rate, o->batch,
             o->linger_ms, o->inflight);
     json_str(f, o->acks);
+    if (o->system == BENCH_EMBEDDED) {
+        fprintf(f, ", \"shards\": %d, \"data_dir\": %s, \"durability\": ", o->shards,
+                o->data_dir ? "true" : "false");
+        json_str(f, o->data_dir ? o->durability_name : "memory only");
+    }
     fprintf(f, "},\n");
     fprintf(f, "  \"sent\": %llu,\n  \"sent_msgs_per_s\": %.1f,\n  \"sent_mb_per_s\": %.3f,\n",
             (unsigned long long)r->sent, rate(r->sent_measured, r->send_seconds),
