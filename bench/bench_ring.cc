@@ -384,6 +384,12 @@ struct pingpong {
     uint64_t answered = 0;                       /* written by the responder, read after join */
 };
 
+/*
+ * BM_cacheline_roundtrip - the machine's core-to-core limit: N round trips per iteration
+ * (1 << 16; 1 << 8 in smoke mode) of one word between the benchmark thread (first allowed CPU)
+ * and a responder (second allowed CPU); counter ns_per_roundtrip; abort() unless the responder
+ * answered every ping.
+ */
 void BM_cacheline_roundtrip(benchmark::State &state)
 {
     const uint64_t rounds = bench::pick(uint64_t(1) << 16, uint64_t(1) << 8);
