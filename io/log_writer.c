@@ -368,6 +368,11 @@ struct io_uring_sqe *sb_log_writer_get_sqe(struct sb_log_writer *w)
     return get_sqe(w);
 }
 
+int sb_log_writer_flush(struct sb_log_writer *w)
+{
+    return flush_sq(w);
+}
+
 int sb_log_writer_reap(struct sb_log_writer *w)
 {
     /* A group in flight is pushed forward (its syncs queued) but completed only by

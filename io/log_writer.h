@@ -159,6 +159,9 @@ int sb_log_writer_wait(struct sb_log_writer *w, int64_t timeout_ns);
  */
 struct io_uring_sqe *sb_log_writer_get_sqe(struct sb_log_writer *w);
 
+/** sb_log_writer_flush - hand the prepared SQEs to the kernel now. 0 or a negative errno. */
+int sb_log_writer_flush(struct sb_log_writer *w);
+
 /**
  * sb_log_writer_reap - with or without a group in flight: submit what is prepared, reap the
  * completions that are there (without blocking), push a group in flight forward. Returns 0 or

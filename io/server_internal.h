@@ -59,7 +59,11 @@ struct sb_part_op {
     int64_t fetch_offset;
     int32_t max_bytes;
     unsigned char *data;
-    uint32_t data_len;
+    uint32_t data_len;             /* bytes read so far, then the whole batches kept */
+    int read_fd;                   /* the segment being read (through the owner's io_uring) */
+    uint64_t read_position;
+    int64_t read_segment_base;
+    uint32_t read_want, read_avail;
     /* ListOffsets: the timestamp asked for; the answer in offset / timestamp. */
     int64_t timestamp;
     int64_t offset;
@@ -72,6 +76,18 @@ struct sb_part_op {
 /** sb_part_op_run - run @op on its owner (the calling shard) and send it back. Shard thread
  *  (the owner of op->topic's partition op->partition). */
 void sb_part_op_run(struct sb_shard *s, void *op);
+
+/** sb_part_op_read_done - a Fetch's read of @op completed with @res (bytes or -errno) on the
+ *  owner's ring. Owner shard thread (from its network step). */
+void sb_part_op_read_done(struct sb_shard *s, struct sb_part_op *op, int res);
+
+/* user_data of the server's io_uring operations: SB_LOG_WRITER_FOREIGN | object | operation. */
+enum sb_net_op { SB_NET_OP_ACCEPT = 1, SB_NET_OP_RECV = 2, SB_NET_OP_SEND = 3, SB_NET_OP_READ = 4 };
+
+static inline uint64_t sb_server_op_data(void *obj, enum sb_net_op op)
+{
+    return SB_LOG_WRITER_FOREIGN | (uint64_t)(uintptr_t)obj | (uint64_t)op;
+}
 
 /** sb_server_partition_step - retry appends that waited for room in the write buffer. True
  *  when it did something. Shard thread. */
@@ -180,6 +196,7 @@ struct sb_server_shard {
     uint32_t conn_count;
     struct sb_request *waiting;    /* Fetch requests long polling */
     struct sb_part_op *deferred_head, *deferred_tail; /* appends waiting for room */
+    uint32_t reads_in_flight;      /* Fetch reads on this shard's ring (any shard's requests) */
     struct sb_shard_service service;
     int setup_error;
     /* Counters (single writer, this shard: relaxed). */

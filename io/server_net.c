@@ -28,7 +28,10 @@
 #include "server_internal.h"
 #include "shard_log.h"
 
-enum net_op { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
+/* Our operations (see sb_server_op_data()). */
+#define OP_ACCEPT SB_NET_OP_ACCEPT
+#define OP_RECV SB_NET_OP_RECV
+#define OP_SEND SB_NET_OP_SEND
 
 #define RECV_BUFFERS 256u      /* per shard; a power of two */
 #define RECV_BUFFER_BYTES 16384u
@@ -41,9 +44,9 @@ int64_t sb_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static uint64_t op_data(void *obj, enum net_op op)
+static uint64_t op_data(void *obj, enum sb_net_op op)
 {
-    return SB_LOG_WRITER_FOREIGN | (uint64_t)(uintptr_t)obj | (uint64_t)op;
+    return sb_server_op_data(obj, op);
 }
 
 static struct io_uring_sqe *net_sqe(struct sb_server_shard *ss)
@@ -419,7 +422,7 @@ static bool net_step(struct sb_shard *s, void *ctx)
     for (size_t i = 0; i < n; i++) {
         uint64_t data = cqes[i].user_data & ~SB_LOG_WRITER_FOREIGN;
         void *obj = (void *)(uintptr_t)(data & ~(uint64_t)7);
-        switch ((enum net_op)(data & 7)) {
+        switch ((enum sb_net_op)(data & 7)) {
         case OP_ACCEPT:
             on_accept(obj, &cqes[i]);
             break;
@@ -428,6 +431,9 @@ static bool net_step(struct sb_shard *s, void *ctx)
             break;
         case OP_SEND:
             on_send(obj, cqes[i].res);
+            break;
+        case SB_NET_OP_READ:
+            sb_part_op_read_done(s, obj, cqes[i].res);
             break;
         }
     }
@@ -594,7 +600,7 @@ int sb_server_net_finish(struct sb_shard *s, void *arg)
         else if (c->tail->done)
             c->tail->close_after = true, conn_try_send(c);
     }
-    if (ss->conns || ss->accept_armed || ss->deferred_head)
+    if (ss->conns || ss->accept_armed || ss->deferred_head || ss->reads_in_flight)
         return 0;
     s->service = NULL;
     free_buffers(ss);

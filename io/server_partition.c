@@ -20,6 +20,7 @@
  * restart is recognised too.
  */
 #include <errno.h>
+#include <liburing.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,7 +348,117 @@ static int read_exact(int fd, unsigned char *buf, size_t len, uint64_t pos)
     return 0;
 }
 
-static void run_fetch(struct sb_shard *s, struct sb_part_op *op)
+/* Read the rest of @op's fetch range through the owner's io_uring: the shard goes on serving
+ * while the disk works (a cold read no longer stalls it). Submitted at once, so the kernel
+ * holds the segment file even if retention closes it before the read completes. */
+static int fetch_submit_read(struct sb_shard *s, struct sb_part_op *op)
+{
+    struct io_uring_sqe *sqe = sb_log_writer_get_sqe(&s->writer);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_read(sqe, op->read_fd, op->data + op->data_len, op->read_want - op->data_len,
+                       op->read_position + op->data_len);
+    io_uring_sqe_set_data64(sqe, sb_server_op_data(op, SB_NET_OP_READ));
+    return sb_log_writer_flush(&s->writer);
+}
+
+/* The bytes read (op->data, op->data_len): keep the whole, verified batches, count them. */
+static void fetch_trim(struct sb_part_op *op)
+{
+    struct sb_partition *part = &op->topic->partitions[op->partition];
+    size_t used = 0, got = op->data_len;
+    uint64_t events = 0;
+    const char *why = NULL;
+    int rc = 0;
+    while (used + SB_BATCH_HEADER_BYTES <= got) {
+        struct sb_batch_info info;
+        uint32_t total = batch_total_bytes(op->data + used);
+        if (!total) {
+            rc = -EBADMSG;
+            why = "bad batch length";
+            break;
+        }
+        if (total > got - used)
+            break; /* cut by max_bytes */
+        if (sb_batch_validate(op->data + used, total, &info, &why)) {
+            rc = -EBADMSG;
+            break;
+        }
+        used += total;
+        events += (uint64_t)info.record_count;
+    }
+    if (rc && used == 0) {
+        sb_server_log(op->origin->srv, SB_LOG_ERROR,
+                      "%s partition %d: batch at byte %" PRIu64 " of segment %020" PRId64
+                      " failed verification (%s): not served",
+                      op->topic->name, op->partition, op->read_position, op->read_segment_base,
+                      why ? why : "?");
+        op->error = KAFKA_STORAGE_ERROR;
+    }
+    if (used == 0) {
+        free(op->data);
+        op->data = NULL;
+        op->data_len = 0;
+        return;
+    }
+    op->data_len = (uint32_t)used;
+    /* Relaxed: single writer (this shard); see produce_done(). */
+    atomic_store_explicit(&part->events_out,
+                          atomic_load_explicit(&part->events_out, memory_order_relaxed) + events,
+                          memory_order_relaxed);
+    atomic_store_explicit(&part->bytes_out,
+                          atomic_load_explicit(&part->bytes_out, memory_order_relaxed) + used,
+                          memory_order_relaxed);
+}
+
+/* The read is over: count it out, answer. */
+static void fetch_read_finished(struct sb_shard *s, struct sb_part_op *op)
+{
+    owner_part(s, op)->reads_in_flight--;
+    send_back(s, op);
+}
+
+void sb_part_op_read_done(struct sb_shard *s, struct sb_part_op *op, int res)
+{
+    if (res == -EINTR || res == -EAGAIN) {
+        if (fetch_submit_read(s, op) == 0)
+            return;
+        res = -EIO;
+    }
+    if (res < 0) {
+        sb_server_log(op->origin->srv, SB_LOG_ERROR, "%s partition %d: read failed: %s",
+                      op->topic->name, op->partition, strerror(-res));
+        op->error = KAFKA_STORAGE_ERROR;
+        free(op->data);
+        op->data = NULL;
+        op->data_len = 0;
+        fetch_read_finished(s, op);
+        return;
+    }
+    op->data_len += (uint32_t)res;
+    if (res > 0 && op->data_len < op->read_want) { /* short read: the rest */
+        if (fetch_submit_read(s, op) == 0)
+            return;
+        op->read_want = op->data_len;
+    }
+    /* The first batch is served whole even above max_bytes (KIP-74): read the rest of it. */
+    uint32_t first = op->data_len >= SB_BATCH_HEADER_BYTES ? batch_total_bytes(op->data) : 0;
+    if (first > op->data_len && first <= op->read_avail && op->read_want < first) {
+        unsigned char *bigger = realloc(op->data, first);
+        if (bigger) {
+            op->data = bigger;
+            op->read_want = first;
+            if (fetch_submit_read(s, op) == 0)
+                return;
+        }
+    }
+    fetch_trim(op);
+    fetch_read_finished(s, op);
+}
+
+/* Start @op's read. Returns true when it completes later (sb_part_op_read_done()), false
+ * when it is answered now (nothing to read, or an error). */
+static bool run_fetch(struct sb_shard *s, struct sb_part_op *op)
 {
     struct sb_partition *part = &op->topic->partitions[op->partition];
     struct sb_plog *log = part->plog;
@@ -358,82 +469,40 @@ static void run_fetch(struct sb_shard *s, struct sb_part_op *op)
     op->data_len = 0;
     if (op->fetch_offset < log->start_offset || op->fetch_offset > log->next_offset) {
         op->error = SB_KAFKA_OFFSET_OUT_OF_RANGE;
-        return;
+        return false;
     }
     if (op->fetch_offset == log->next_offset)
-        return; /* nothing new yet */
+        return false; /* nothing new yet */
     struct sb_plog_pos at;
     if (sb_plog_seek(log, op->fetch_offset, &at))
-        return;
+        return false;
     const struct sb_segment *seg = &log->segments[at.segment];
+    /* Committed bytes only: what the log acknowledged. */
     uint64_t avail = seg->size > at.position ? seg->size - at.position : 0;
     if (avail < SB_BATCH_HEADER_BYTES)
-        return;
-    /* The first batch's size first: it is served whole even when above max_bytes. */
-    unsigned char hdr[SB_BATCH_HEADER_BYTES];
-    struct sb_batch_info info;
-    const char *why = NULL;
-    int rc = read_exact(seg->log_fd, hdr, sizeof(hdr), at.position);
-    uint32_t first = rc ? 0 : batch_total_bytes(hdr);
-    if (!rc && !first) {
-        rc = -EBADMSG;
-        why = "bad batch length";
-    }
-    size_t want = (size_t)op->max_bytes;
-    if (!rc && want < first)
-        want = first;
+        return false;
+    size_t want = (size_t)op->max_bytes < SB_BATCH_HEADER_BYTES ? SB_BATCH_HEADER_BYTES
+                                                                : (size_t)op->max_bytes;
     if (want > avail)
         want = (size_t)avail;
-    unsigned char *buf = rc ? NULL : malloc(want);
-    if (!rc && !buf)
-        rc = -ENOMEM;
-    if (!rc)
-        rc = read_exact(seg->log_fd, buf, want, at.position);
-    /* Whole, verified batches only. */
-    size_t used = 0;
-    uint64_t events = 0;
-    while (!rc && used + SB_BATCH_HEADER_BYTES <= want) {
-        uint32_t total = batch_total_bytes(buf + used);
-        if (!total) {
-            rc = -EBADMSG;
-            why = "bad batch length";
-            break;
-        }
-        if (total > want - used)
-            break; /* cut by max_bytes */
-        if (sb_batch_validate(buf + used, total, &info, &why)) {
-            rc = -EBADMSG;
-            break;
-        }
-        used += info.total_bytes;
-        events += (uint64_t)info.record_count;
-    }
-    if (rc == -EBADMSG && used == 0) {
-        sb_server_log(op->origin->srv, SB_LOG_ERROR,
-                      "%s partition %d: batch at byte %" PRIu64 " of segment %020" PRId64
-                      " failed verification (%s): not served",
-                      op->topic->name, op->partition, at.position + used, seg->base_offset,
-                      why ? why : "?");
+    op->data = malloc(want);
+    if (!op->data) {
         op->error = KAFKA_STORAGE_ERROR;
-    } else if (rc && rc != -EBADMSG) {
-        sb_server_log(op->origin->srv, SB_LOG_ERROR, "%s partition %d: read failed: %s",
-                      op->topic->name, op->partition, strerror(-rc));
+        return false;
+    }
+    op->read_fd = seg->log_fd;
+    op->read_position = at.position;
+    op->read_segment_base = seg->base_offset;
+    op->read_avail = avail > UINT32_MAX ? UINT32_MAX : (uint32_t)avail;
+    op->read_want = (uint32_t)want;
+    if (fetch_submit_read(s, op)) {
+        free(op->data);
+        op->data = NULL;
         op->error = KAFKA_STORAGE_ERROR;
+        return false;
     }
-    if (used == 0) {
-        free(buf);
-        return;
-    }
-    op->data = buf;
-    op->data_len = (uint32_t)used;
-    /* Relaxed: single writer (this shard); see produce_done(). */
-    atomic_store_explicit(&part->events_out,
-                          atomic_load_explicit(&part->events_out, memory_order_relaxed) + events,
-                          memory_order_relaxed);
-    atomic_store_explicit(&part->bytes_out,
-                          atomic_load_explicit(&part->bytes_out, memory_order_relaxed) + used,
-                          memory_order_relaxed);
-    (void)s;
+    owner_part(s, op)->reads_in_flight++; /* the server's stop waits for it */
+    return true;
 }
 
 /*
@@ -529,7 +598,8 @@ void sb_part_op_run(struct sb_shard *s, void *arg)
         run_produce(s, op);
         return; /* sent back once written */
     case SB_OP_FETCH:
-        run_fetch(s, op);
+        if (run_fetch(s, op))
+            return; /* sent back once read */
         break;
     case SB_OP_LIST_OFFSETS:
         run_list_offsets(op);
