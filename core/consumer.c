@@ -106,6 +106,9 @@ static int unsubscribe_on_shard(struct sb_shard *s, void *arg)
             break;
         }
     }
+    /* A disk read in flight writes into the cursor's buffer: let it finish first. */
+    for (uint32_t i = 0; i < sub->cursor_count; i++)
+        sb_cursor_wait_read(s, &sub->cursors[i]);
     sub_remove_cursors(sub);
     return 0;
 }

@@ -435,6 +435,9 @@ static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
     }
     if (s->durable && !s->in_flight && s->groups[s->acc].events)
         return true;
+    /* A consumer's disk read completed: deliver from it. */
+    if (s->disk_reads_ready)
+        return true;
     /* The group's last completion may have been reaped by the network (server_net.c), in
      * which case none is left to wake us: complete it first. */
     if (s->durable && sb_log_writer_group_done(&s->writer))
@@ -511,6 +514,8 @@ void *sb_shard_main(void *arg)
             work |= sb_shard_log_step(s);
         if (s->service)
             work |= s->service->step(s, s->service->ctx);
+        else if (s->disk_reads_pending)
+            sb_log_writer_reap(&s->writer); /* consumers' disk reads complete there */
         work |= flush_outboxes(s);
         work |= deliver(s);
         publish_counters(s);
@@ -540,8 +545,8 @@ void *sb_shard_main(void *arg)
                 sb_parker_cancel(&s->parker);
             else if (s->service)
                 shard_wait_io(s, service_timeout_ns(s)); /* network, log or a waker */
-            else if (s->durable && s->in_flight)
-                shard_wait_io(s, -1); /* until the group completes or a waker writes the eventfd */
+            else if (s->durable && (s->in_flight || s->disk_reads_pending))
+                shard_wait_io(s, -1); /* until the I/O completes or a waker writes the eventfd */
             else
                 sb_parker_wait(&s->parker,
                                s->durable ? sb_shard_log_park_timeout_ns(s) : -1);

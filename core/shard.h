@@ -65,10 +65,21 @@ struct sb_cursor {
     /* The batch at disk_position, read and verified once, and where delivery is in it: a
      * consumer that drains its ring a little at a time does not make the shard read the whole
      * batch again for every little. */
-    unsigned char *disk_batch;
+    unsigned char *disk_batch;     /* the chunk of the segment read last */
     size_t disk_batch_cap;
-    uint32_t disk_batch_len; /* 0: not loaded */
+    uint32_t disk_batch_len; /* the batch being delivered (in the chunk); 0: not loaded */
     struct sb_record_iter disk_iter;
+    /* The chunk: bytes [chunk_position, chunk_position + chunk_len) of the segment, read
+     * through the shard's io_uring (a cold read never stalls the shard); the batches inside
+     * it are served without another read. */
+    int64_t chunk_segment;         /* the segment (base offset) the chunk is from */
+    uint64_t chunk_position;
+    uint32_t chunk_len;
+    bool read_pending;             /* a read into the chunk is in flight */
+    bool read_done;                /* its completion (read_result) is not handled yet */
+    int read_result;               /* bytes read, or -errno */
+    struct sb_shard *shard;        /* for the completion */
+    struct sb_log_io_cb read_cb;
 };
 
 /** One consumer's subscription on one shard: the ring to it and its cursors. */
@@ -202,6 +213,8 @@ struct sb_shard {
     int64_t last_sync_ms, last_retention_ms;
     int group_error;                     /* the in-flight group failed before its I/O */
     int start_result;                    /* the shard thread's set-up result */
+    uint32_t disk_reads_pending;         /* consumers' disk reads in flight */
+    uint32_t disk_reads_ready;           /* ... completed, not yet handled */
     const struct sb_shard_service *service; /* NULL, or set on the shard's thread */
     _Atomic int started;                 /* 1 once start_result is set (release/acquire) */
 

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <liburing.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -633,44 +634,113 @@ int sb_cursor_place(struct sb_shard *s, struct sb_partition *part, int64_t from_
 
 /* Read and verify the batch at the cursor's place into the cursor's buffer and start iterating
  * it: its length, or a negative errno (reported: never serve what does not verify). */
+/* Bytes a consumer's disk read asks for at least: several batches per read. */
+#define DISK_CHUNK_BYTES (256u * 1024)
+
+static void cursor_read_done(void *ctx, int res)
+{
+    struct sb_cursor *cur = ctx;
+    cur->read_pending = false;
+    cur->read_done = true;
+    cur->read_result = res;
+    cur->shard->disk_reads_pending--;
+    cur->shard->disk_reads_ready++;
+}
+
+static void report_unservable(struct sb_shard *s, struct sb_cursor *cur,
+                              const struct sb_segment *seg, const char *why)
+{
+    char name[64];
+    sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
+    shard_report(s, SB_LOG_ERROR,
+                 "%s partition %u: %s/%s: cannot serve the batch at byte %" PRIu64 ": %s",
+                 cur->partition->topic->name, cur->partition->index, cur->partition->plog->dir,
+                 name, cur->disk_position, why);
+}
+
+/*
+ * Make the batch at cur->disk_position ready for delivery: from the chunk read last when it
+ * is there whole, else start a read of the next chunk. Returns 1 (ready: disk_batch_len and
+ * disk_iter set), 0 (a read is in flight: come back later), or -EBADMSG / -EIO / -ENOMEM.
+ */
 static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const struct sb_segment *seg)
 {
-    unsigned char header[SB_BATCH_HEADER_BYTES];
-    struct sb_batch_info info;
-    const char *why = NULL;
-    ssize_t n = pread(seg->log_fd, header, sizeof(header), (off_t)cur->disk_position);
-    if (n < 0)
-        return -errno;
-    int rc = sb_batch_parse_header(header, (size_t)n, &info, &why);
-    uint32_t total = n == (ssize_t)sizeof(header)
-                         ? sb_be32_get(header + SB_BATCH_LENGTH_OFFSET) + SB_BATCH_LOG_OVERHEAD
-                         : 0;
-    if (rc == 0 || (rc == -EAGAIN && total && cur->disk_position + total <= seg->size)) {
-        if (total > cur->disk_batch_cap) {
-            unsigned char *buf = realloc(cur->disk_batch, total);
-            if (!buf)
-                return -ENOMEM;
-            cur->disk_batch = buf;
-            cur->disk_batch_cap = total;
+    if (cur->read_pending)
+        return 0;
+    if (cur->read_done) {
+        cur->read_done = false;
+        s->disk_reads_ready--;
+        if (cur->read_result < 0) {
+            cur->chunk_len = 0;
+            report_unservable(s, cur, seg, strerror(-cur->read_result));
+            return -EIO;
         }
-        n = pread(seg->log_fd, cur->disk_batch, total, (off_t)cur->disk_position);
-        if (n < 0)
-            return -errno;
-        rc = sb_batch_validate(cur->disk_batch, (size_t)n, &info, &why);
-        if (!rc)
-            rc = sb_record_iter_init(&cur->disk_iter, cur->disk_batch, info.total_bytes);
+        cur->chunk_len = (uint32_t)cur->read_result;
     }
-    if (rc) {
-        char name[64];
-        sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
-        shard_report(s, SB_LOG_ERROR,
-                     "%s partition %u: %s/%s: cannot serve the batch at byte %" PRIu64 ": %s",
-                     cur->partition->topic->name, cur->partition->index,
-                     cur->partition->plog->dir, name, cur->disk_position, why ? why : "read");
-        return -EBADMSG;
+    uint32_t need = 0;
+    uint64_t chunk_end = cur->chunk_position + cur->chunk_len;
+    if (cur->chunk_len && cur->chunk_segment == seg->base_offset &&
+        cur->disk_position >= cur->chunk_position &&
+        cur->disk_position + SB_BATCH_HEADER_BYTES <= chunk_end) {
+        const unsigned char *p = cur->disk_batch + (cur->disk_position - cur->chunk_position);
+        uint32_t total = sb_be32_get(p + SB_BATCH_LENGTH_OFFSET) + SB_BATCH_LOG_OVERHEAD;
+        if (total < SB_BATCH_HEADER_BYTES || cur->disk_position + total > seg->size) {
+            report_unservable(s, cur, seg, "batch length outside the segment");
+            return -EBADMSG;
+        }
+        if (cur->disk_position + total <= chunk_end) {
+            struct sb_batch_info info;
+            const char *why = NULL;
+            int rc = sb_batch_validate(p, total, &info, &why);
+            if (!rc)
+                rc = sb_record_iter_init(&cur->disk_iter, p, total);
+            if (rc) {
+                report_unservable(s, cur, seg, why ? why : "invalid batch");
+                return -EBADMSG;
+            }
+            cur->disk_batch_len = total;
+            return 1;
+        }
+        need = total; /* a batch larger than what is left of the chunk */
     }
-    cur->disk_batch_len = info.total_bytes;
-    return (int)info.total_bytes;
+    uint64_t left = seg->size - cur->disk_position;
+    uint64_t len = need > DISK_CHUNK_BYTES ? need : DISK_CHUNK_BYTES;
+    if (len > left)
+        len = left;
+    if (len > cur->disk_batch_cap) {
+        unsigned char *buf = realloc(cur->disk_batch, len);
+        if (!buf)
+            return -ENOMEM;
+        cur->disk_batch = buf;
+        cur->disk_batch_cap = len;
+    }
+    struct io_uring_sqe *sqe = sb_log_writer_get_sqe(&s->writer);
+    if (!sqe)
+        return -EIO;
+    io_uring_prep_read(sqe, seg->log_fd, cur->disk_batch, (unsigned)len, cur->disk_position);
+    cur->read_cb = (struct sb_log_io_cb){cursor_read_done, cur};
+    cur->shard = s;
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&cur->read_cb);
+    cur->chunk_segment = seg->base_offset;
+    cur->chunk_position = cur->disk_position;
+    cur->chunk_len = 0;
+    cur->read_pending = true;
+    s->disk_reads_pending++;
+    /* At once: the kernel then holds the file even if retention closes it meanwhile. */
+    sb_log_writer_flush(&s->writer);
+    return 0;
+}
+
+void sb_cursor_wait_read(struct sb_shard *s, struct sb_cursor *cur)
+{
+    while (cur->read_pending) {
+        sb_log_writer_wait(&s->writer, 1000000);
+        sb_log_writer_reap(&s->writer);
+    }
+    if (cur->read_done) {
+        cur->read_done = false;
+        s->disk_reads_ready--;
+    }
 }
 
 void sb_cursor_leave_disk(struct sb_cursor *cur)
@@ -679,6 +749,7 @@ void sb_cursor_leave_disk(struct sb_cursor *cur)
     cur->disk_batch = NULL;
     cur->disk_batch_cap = 0;
     cur->disk_batch_len = 0;
+    cur->chunk_len = 0; /* the chunk went with the buffer (no read is in flight here) */
     cur->on_disk = false;
 }
 
@@ -689,8 +760,14 @@ bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub
     struct sb_plog *plog = part->plog;
     bool work = false;
     for (int turn = 0; turn < DISK_BATCHES_PER_TURN; turn++) {
+        if (cur->read_pending)
+            return work; /* its read completes first */
         if (!cur->disk_batch_len && cur->at.offset >= part->log.first_offset) {
             /* Caught up with the memory window: continue from memory. */
+            if (cur->read_done) { /* a read ahead nobody needs any more */
+                cur->read_done = false;
+                s->disk_reads_ready--;
+            }
             sb_cursor_leave_disk(cur);
             sb_memlog_seek(&part->log, cur->at.offset, &cur->at);
             return true;
@@ -720,6 +797,8 @@ bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub
                 cur->disk_position = 0;
                 continue;
             }
+            if (cur->read_done)
+                work = true; /* a completion handled */
             if (load_disk_batch(s, cur, seg) <= 0)
                 return work;
         }

@@ -68,6 +68,9 @@ int sb_cursor_place(struct sb_shard *s, struct sb_partition *part, int64_t from_
 bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub,
                                  struct sb_cursor *cur);
 
+/** sb_cursor_wait_read - wait until @cur has no disk read in flight (before it is freed). */
+void sb_cursor_wait_read(struct sb_shard *s, struct sb_cursor *cur);
+
 /** sb_cursor_leave_disk - free @cur's disk batch buffer and mark it in memory. */
 void sb_cursor_leave_disk(struct sb_cursor *cur);
 

@@ -313,7 +313,11 @@ static int process_cqes(struct sb_log_writer *w)
         case TAG_EVENTFD:
             w->eventfd_armed = false;
             break;
-        default:
+        default: /* tag 0: a struct sb_log_io_cb */
+            if (data) {
+                struct sb_log_io_cb *cb = (struct sb_log_io_cb *)(uintptr_t)data;
+                cb->fn(cb->ctx, res);
+            }
             break;
         }
     }

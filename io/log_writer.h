@@ -29,6 +29,16 @@
 
 #include "histogram.h"
 
+/**
+ * A completion callback for an operation another part of the shard puts on the ring (a
+ * consumer's disk read): the operation's user_data is the address of this struct (tag bits 0),
+ * and fn(ctx, res) runs from inside the writer's reaping, so it must only record the result.
+ */
+struct sb_log_io_cb {
+    void (*fn)(void *ctx, int res);
+    void *ctx;
+};
+
 struct sb_log_write {
     int slot;          /* registered file */
     uint64_t position; /* file offset */
