@@ -108,6 +108,20 @@ static int push_int(int **arr, uint32_t *count, uint32_t *cap, int v)
     return 0;
 }
 
+/* Room in @g's list for one more sealed batch: 0 or -ENOMEM. */
+static int group_reserve_batch(struct sb_group *g)
+{
+    if (g->batch_count < g->batch_cap)
+        return 0;
+    size_t cap = g->batch_cap ? g->batch_cap * 2 : 64;
+    struct sb_sealed_batch *nb = realloc(g->batches, cap * sizeof(*nb));
+    if (!nb)
+        return -ENOMEM;
+    g->batches = nb;
+    g->batch_cap = cap;
+    return 0;
+}
+
 /* Seal @part's open batch into the gathering group (offsets come at submit). */
 static int batch_seal(struct sb_shard *s, struct sb_partition *part)
 {
@@ -117,14 +131,8 @@ static int batch_seal(struct sb_shard *s, struct sb_partition *part)
     /* Give the unused end back when this batch is the newest piece of the buffer. */
     if (b->buf + b->cap == g->arena + g->used)
         g->used -= b->cap - len;
-    if (g->batch_count == g->batch_cap) {
-        size_t cap = g->batch_cap ? g->batch_cap * 2 : 64;
-        struct sb_sealed_batch *nb = realloc(g->batches, cap * sizeof(*nb));
-        if (!nb)
-            return -ENOMEM;
-        g->batches = nb;
-        g->batch_cap = cap;
-    }
+    if (group_reserve_batch(g))
+        return -ENOMEM;
     g->batches[g->batch_count++] = (struct sb_sealed_batch){
         .part = part, .buf = b->buf, .len = (uint32_t)len, .count = b->count, .fd = -1};
     part->batch_open = false;
@@ -226,14 +234,8 @@ int sb_shard_log_append_batch(struct sb_shard *s, struct sb_partition *part, con
         return -ENOMEM;
     if (g->cap - g->used < len)
         return -EAGAIN;
-    if (g->batch_count == g->batch_cap) {
-        size_t cap = g->batch_cap ? g->batch_cap * 2 : 64;
-        struct sb_sealed_batch *nb = realloc(g->batches, cap * sizeof(*nb));
-        if (!nb)
-            return -ENOMEM;
-        g->batches = nb;
-        g->batch_cap = cap;
-    }
+    if (group_reserve_batch(g))
+        return -ENOMEM;
     unsigned char *dst = g->arena + g->used;
     memcpy(dst, batch, len);
     g->used += len;

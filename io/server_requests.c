@@ -129,6 +129,31 @@ static struct sb_part_op *op_add(struct sb_request *req, uint32_t *cap)
 
 static void ops_done(struct sb_server_shard *ss, struct sb_request *req);
 
+/*
+ * The next partition operation of @req: @kind, for partition @partition of the request's topic
+ * entry @seq named @name, which is @t (NULL: unknown, @terr says why). An unknown topic or
+ * partition is the op's error at once (it is then not dispatched). NULL when out of memory.
+ */
+static struct sb_part_op *op_start(struct sb_request *req, uint32_t *cap, enum sb_part_op_kind kind,
+                                   struct sb_kslice name, uint32_t seq, int32_t partition,
+                                   struct sb_topic *t, int16_t terr)
+{
+    struct sb_part_op *op = op_add(req, cap);
+    if (!op)
+        return NULL;
+    op->kind = kind;
+    op->topic_name = name;
+    op->topic_seq = seq;
+    op->partition = partition;
+    if (!t)
+        op->error = terr;
+    else if (partition < 0 || (uint32_t)partition >= t->partition_count)
+        op->error = SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+    else
+        op->topic = t;
+    return op;
+}
+
 /* Send every op that has a partition to its owner. The request completes when all are back. */
 static void dispatch_ops(struct sb_server_shard *ss, struct sb_request *req)
 {
@@ -364,21 +389,14 @@ static int start_produce(struct sb_server_shard *ss, struct sb_request *req, str
         int16_t terr;
         struct sb_topic *t = topic_lookup(ss, name, true, &terr);
         while ((rc = sb_kafka_produce_next_partition(&pr, &index, &records)) == 1) {
-            struct sb_part_op *op = op_add(req, &cap);
+            struct sb_part_op *op = op_start(req, &cap, SB_OP_PRODUCE, name, seq, index, t, terr);
             if (!op)
                 return -ENOMEM;
-            op->kind = SB_OP_PRODUCE;
-            op->topic_name = name;
-            op->topic_seq = seq;
-            op->partition = index;
-            op->topic = t;
             const char *why = NULL;
-            if (bad_acks) {
+            if (op->error) {
+                /* unknown topic or partition */
+            } else if (bad_acks) {
                 op->error = SB_KAFKA_INVALID_REQUIRED_ACKS;
-            } else if (!t) {
-                op->error = terr;
-            } else if (index < 0 || (uint32_t)index >= t->partition_count) {
-                op->error = SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
             } else if (!records.ptr || records.len <= 0) {
                 op->error = SB_KAFKA_CORRUPT_MESSAGE;
                 why = "no record batch";
@@ -401,10 +419,8 @@ static int start_produce(struct sb_server_shard *ss, struct sb_request *req, str
                 op->batch = records.ptr;
                 op->batch_len = (uint32_t)records.len;
             }
-            if (op->error && op->error != SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION)
-                op->topic = NULL; /* not dispatched */
-            if (op->error == SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION)
-                op->topic = NULL;
+            if (op->error)
+                op->topic = NULL; /* answered without being dispatched */
             if (why && !first_problem)
                 first_problem = why;
         }
@@ -437,19 +453,12 @@ static int start_fetch(struct sb_server_shard *ss, struct sb_request *req, struc
         int16_t terr;
         struct sb_topic *t = topic_lookup(ss, name, false, &terr);
         while ((rc = sb_kafka_fetch_next_partition(&fr, &fp)) == 1) {
-            struct sb_part_op *op = op_add(req, &cap);
+            struct sb_part_op *op =
+                op_start(req, &cap, SB_OP_FETCH, name, seq, fp.partition, t, terr);
             if (!op)
                 return -ENOMEM;
-            op->kind = SB_OP_FETCH;
-            op->topic_name = name;
-            op->topic_seq = seq;
-            op->partition = fp.partition;
             op->fetch_offset = fp.fetch_offset;
             op->max_bytes = fp.partition_max_bytes > 0 ? fp.partition_max_bytes : 1;
-            if (!t || fp.partition < 0 || (uint32_t)fp.partition >= t->partition_count)
-                op->error = t ? SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION : terr;
-            else
-                op->topic = t;
         }
         if (rc < 0)
             return -EBADMSG;
@@ -478,18 +487,11 @@ static int start_list_offsets(struct sb_server_shard *ss, struct sb_request *req
         int16_t terr;
         struct sb_topic *t = topic_lookup(ss, name, false, &terr);
         while ((rc = sb_kafka_list_offsets_next_partition(&lr, &partition, &timestamp)) == 1) {
-            struct sb_part_op *op = op_add(req, &cap);
+            struct sb_part_op *op =
+                op_start(req, &cap, SB_OP_LIST_OFFSETS, name, seq, partition, t, terr);
             if (!op)
                 return -ENOMEM;
-            op->kind = SB_OP_LIST_OFFSETS;
-            op->topic_name = name;
-            op->topic_seq = seq;
-            op->partition = partition;
             op->timestamp = timestamp;
-            if (!t || partition < 0 || (uint32_t)partition >= t->partition_count)
-                op->error = t ? SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION : terr;
-            else
-                op->topic = t;
         }
         if (rc < 0)
             return -EBADMSG;
