@@ -348,32 +348,39 @@ struct fetch_result {
     int32_t records_len;
 };
 
-/* Fetch v11 of one partition from @offset (answered at once: max_wait 0). */
-static void fetch(const char *topic, int32_t partition, int64_t offset, struct fetch_result *out)
+/* Send a Fetch v11 of one partition from @offset on @fd; its correlation id. */
+static int32_t fetch_send(int fd, const char *topic, int32_t partition, int64_t offset,
+                          int32_t max_wait_ms, int32_t min_bytes)
 {
-    int fd = connect_or_die();
     struct req q;
     req_begin(&q, SB_KAFKA_FETCH, 11);
-    sb_kw_i32(&q.w, -1);       /* replica_id */
-    sb_kw_i32(&q.w, 0);        /* max_wait_ms */
-    sb_kw_i32(&q.w, 0);        /* min_bytes */
-    sb_kw_i32(&q.w, 1 << 20);  /* max_bytes */
-    sb_kw_i8(&q.w, 0);         /* isolation_level */
-    sb_kw_i32(&q.w, 0);        /* session_id */
-    sb_kw_i32(&q.w, -1);       /* session_epoch: full fetch, no session */
+    sb_kw_i32(&q.w, -1);          /* replica_id */
+    sb_kw_i32(&q.w, max_wait_ms);
+    sb_kw_i32(&q.w, min_bytes);
+    sb_kw_i32(&q.w, 1 << 20);     /* max_bytes */
+    sb_kw_i8(&q.w, 0);            /* isolation_level */
+    sb_kw_i32(&q.w, 0);           /* session_id */
+    sb_kw_i32(&q.w, -1);          /* session_epoch: full fetch, no session */
     sb_kw_array_len(&q.w, 1);
     sb_kw_string(&q.w, topic, -1);
     sb_kw_array_len(&q.w, 1);
     sb_kw_i32(&q.w, partition);
-    sb_kw_i32(&q.w, -1);       /* current_leader_epoch */
+    sb_kw_i32(&q.w, -1);          /* current_leader_epoch */
     sb_kw_i64(&q.w, offset);
-    sb_kw_i64(&q.w, -1);       /* log_start_offset */
-    sb_kw_i32(&q.w, 1 << 20);  /* partition_max_bytes */
-    sb_kw_array_len(&q.w, 0);  /* forgotten topics */
-    sb_kw_string(&q.w, "", 0); /* rack_id */
+    sb_kw_i64(&q.w, -1);          /* log_start_offset */
+    sb_kw_i32(&q.w, 1 << 20);     /* partition_max_bytes */
+    sb_kw_array_len(&q.w, 0);     /* forgotten topics */
+    sb_kw_string(&q.w, "", 0);    /* rack_id */
     req_end(&q);
     int32_t corr = q.corr;
     send_req(fd, &q);
+    return corr;
+}
+
+/* Read the answer to fetch_send() into *out. */
+static void fetch_read(int fd, int32_t corr, const char *topic, int32_t partition,
+                       struct fetch_result *out)
+{
     struct sb_kreader r;
     out->body = expect_response(fd, corr, &r);
     sb_kr_i32(&r); /* throttle */
@@ -399,7 +406,43 @@ static void fetch(const char *topic, int32_t partition, int64_t offset, struct f
     CHECK_EQ(sb_kreader_left(&r), 0);
     out->records = rec.ptr;
     out->records_len = rec.len < 0 ? 0 : rec.len;
+}
+
+/* Fetch v11 of one partition from @offset (answered at once: max_wait 0). */
+static void fetch(const char *topic, int32_t partition, int64_t offset, struct fetch_result *out)
+{
+    int fd = connect_or_die();
+    int32_t corr = fetch_send(fd, topic, partition, offset, 0, 0);
+    fetch_read(fd, corr, topic, partition, out);
     close(fd);
+}
+
+/* CreateTopics v0 of @topic with @partitions; its error code. */
+static int16_t create_topic(const char *topic, int32_t partitions)
+{
+    int fd = connect_or_die();
+    struct req q;
+    req_begin(&q, SB_KAFKA_CREATE_TOPICS, 0);
+    sb_kw_array_len(&q.w, 1);
+    sb_kw_string(&q.w, topic, -1);
+    sb_kw_i32(&q.w, partitions);
+    sb_kw_i16(&q.w, 1);        /* replication factor */
+    sb_kw_array_len(&q.w, 0);  /* assignments */
+    sb_kw_array_len(&q.w, 0);  /* configs */
+    sb_kw_i32(&q.w, 10000);    /* timeout_ms */
+    req_end(&q);
+    int32_t corr = q.corr;
+    send_req(fd, &q);
+    struct sb_kreader r;
+    unsigned char *body = expect_response(fd, corr, &r);
+    CHECK_EQ(sb_kr_array_len(&r, 4), 1);
+    struct sb_kslice name = sb_kr_string(&r);
+    CHECK(name.len == (int32_t)strlen(topic) && memcmp(name.ptr, topic, strlen(topic)) == 0);
+    int16_t err = sb_kr_i16(&r);
+    CHECK(r.error == 0);
+    free(body);
+    close(fd);
+    return err;
 }
 
 /* ---- the records we store and expect back ---------------------------------------------- */
@@ -433,16 +476,9 @@ static void make_good_records(void)
 }
 
 /* The partition holds exactly the good records at offsets 0.., byte for byte. */
-static void check_partition_holds_good_records(const char *after)
+static void check_good_records(const struct fetch_result *fr, const char *after)
 {
-    struct fetch_result f;
-    fetch(TOPIC, 0, 0, &f);
-    CHECK_EQ(f.error, SB_KAFKA_NONE);
-    if (f.high_watermark != GOOD_RECORDS) {
-        fprintf(stderr, "after %s: high watermark %lld, expected %d (bad input was stored?)\n",
-                after, (long long)f.high_watermark, GOOD_RECORDS);
-        abort();
-    }
+    const struct fetch_result f = *fr;
     int seen = 0;
     const unsigned char *p = f.records;
     size_t left = (size_t)f.records_len;
@@ -472,7 +508,23 @@ static void check_partition_holds_good_records(const char *after)
         p += info.total_bytes;
         left -= info.total_bytes;
     }
-    CHECK_EQ(seen, GOOD_RECORDS);
+    if (seen != GOOD_RECORDS) {
+        fprintf(stderr, "after %s: %d records, expected %d\n", after, seen, GOOD_RECORDS);
+        abort();
+    }
+}
+
+static void check_partition_holds_good_records(const char *after)
+{
+    struct fetch_result f;
+    fetch(TOPIC, 0, 0, &f);
+    CHECK_EQ(f.error, SB_KAFKA_NONE);
+    if (f.high_watermark != GOOD_RECORDS) {
+        fprintf(stderr, "after %s: high watermark %lld, expected %d (bad input was stored?)\n",
+                after, (long long)f.high_watermark, GOOD_RECORDS);
+        abort();
+    }
+    check_good_records(&f, after);
     free(f.body);
     printf("ok: partition 0 holds exactly the %d good records after %s\n", GOOD_RECORDS, after);
 }
@@ -539,6 +591,39 @@ static void case_good_produce_and_fetch(void)
     CHECK_EQ(produce(TOPIC, 0, buf, len, &base), SB_KAFKA_NONE);
     CHECK_EQ(base, 0);
     check_partition_holds_good_records("a good produce");
+}
+
+/*
+ * Long polling: a Fetch waiting at a partition's end (max_wait 10 s, min_bytes 1) must be
+ * answered with the records a Produce on another connection appends meanwhile. A lost wake-up
+ * shows as an empty answer at the deadline, which fails here (this asserts contents, not
+ * time). Each partition of a 4-partition topic, so both the connection's own shard and the
+ * other one own some; the Fetch is left waiting a moment first so that shards park.
+ */
+static void case_long_poll(void)
+{
+    static unsigned char buf[4096];
+    size_t len = build_good_batch(buf, sizeof buf);
+    CHECK_EQ(create_topic("longpoll", 4), SB_KAFKA_NONE);
+    for (int32_t p = 0; p < 4; p++) {
+        int fd = connect_or_die();
+        int32_t corr = fetch_send(fd, "longpoll", p, 0, 10000, 1);
+        struct timespec pause = {0, 200 * 1000000};
+        nanosleep(&pause, NULL);
+        int64_t base = -1;
+        CHECK_EQ(produce("longpoll", p, buf, len, &base), SB_KAFKA_NONE);
+        CHECK_EQ(base, 0);
+        struct fetch_result f;
+        fetch_read(fd, corr, "longpoll", p, &f);
+        CHECK_EQ(f.error, SB_KAFKA_NONE);
+        CHECK_EQ(f.high_watermark, GOOD_RECORDS);
+        char what[64];
+        snprintf(what, sizeof what, "a long poll of partition %d", p);
+        check_good_records(&f, what);
+        free(f.body);
+        close(fd);
+        printf("ok: a waiting Fetch of partition %d is answered with the records produced\n", p);
+    }
 }
 
 static void expect_produce_error(const char *what, const void *batch, size_t len, int16_t want,
@@ -835,6 +920,7 @@ int main(int argc, char **argv)
     case_unsupported();
     case_framing();
     case_garbage();
+    case_long_poll();
 
     send_metadata(idle, TOPIC, &corr);
     check_metadata_v4(idle, corr, TOPIC);
