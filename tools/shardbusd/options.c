@@ -28,6 +28,7 @@ enum opt_id {
     OPT_DURABILITY,
     OPT_FSYNC_INTERVAL_MS,
     OPT_SEGMENT_BYTES,
+    OPT_IDLE_SPIN_US,
     OPT_RETENTION_BYTES,
     OPT_RETENTION_MS,
     OPT_AUTO_CREATE_TOPICS,
@@ -69,6 +70,9 @@ static const struct setting settings[] = {
      "sync period of durability interval (100)"},
     {"segment-bytes", OPT_SEGMENT_BYTES, "N",
      "roll to a new segment at this size (67108864)"},
+    {"idle-spin-us", OPT_IDLE_SPIN_US, "N",
+     "how long an idle shard spins before it sleeps; raise it when each shard has a core of "
+     "its own, lower it when shards share cores with clients (50)"},
     {"retention-bytes", OPT_RETENTION_BYTES, "N",
      "bytes kept per partition, -1 = no limit (-1)"},
     {"retention-ms", OPT_RETENTION_MS, "N",
@@ -323,6 +327,11 @@ static int apply(struct sbd_options *o, enum opt_id id, const char *value, char 
             return rc;
         o->bus.segment_bytes = (uint64_t)v;
         return 0;
+    case OPT_IDLE_SPIN_US:
+        if ((rc = apply_int(value, 0, 10000000, &v, why, whylen)))
+            return rc;
+        o->bus.idle_spin_us = (unsigned)v;
+        return 0;
     case OPT_RETENTION_BYTES:
     case OPT_RETENTION_MS:
         if (parse_int(value, -1, INT64_MAX, &v) || v == 0)
@@ -576,6 +585,7 @@ void sbd_options_print(const struct sbd_options *o, FILE *out)
     fprintf(out, "durability = %s\n", sbd_durability_name(o->bus.durability));
     fprintf(out, "fsync-interval-ms = %u\n", o->bus.fsync_interval_ms);
     fprintf(out, "segment-bytes = %" PRIu64 "\n", o->bus.segment_bytes);
+    fprintf(out, "idle-spin-us = %u\n", o->bus.idle_spin_us);
     fprintf(out, "retention-bytes = %" PRId64 "\n", o->bus.retention_bytes);
     fprintf(out, "retention-ms = %" PRId64 "\n", o->bus.retention_ms);
     fprintf(out, "auto-create-topics = %s\n", o->server.auto_create_topics ? "true" : "false");
