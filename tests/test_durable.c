@@ -306,6 +306,22 @@ static void test_slow_consumer(void)
     printf("slow consumer: 30000 events published past it, then all read from disk\n");
 }
 
+/* Poll (every @poll_ms, at most 10 s) until subscribing to "events" at offset 0 gives -ERANGE:
+ * retention has deleted the oldest segments. */
+static void wait_until_offset_0_refused(struct sb_bus *bus, long poll_ms)
+{
+    struct sb_consumer *c = NULL;
+    int64_t start = now_ms();
+    int rc;
+    while ((rc = sb_subscribe(bus, "events", 0, &c)) == 0) {
+        sb_consumer_close(c);
+        CHECK(now_ms() - start < 10000);
+        struct timespec ts = {0, poll_ms * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ(rc, -ERANGE);
+}
+
 static void test_retention(void)
 {
     char dir[64];
@@ -320,16 +336,8 @@ static void test_retention(void)
     publish_range(p, "events", 0, 20000);
     CHECK_EQ(sb_producer_flush(p, 30000), 0);
     /* Retention runs once a second on each shard. */
+    wait_until_offset_0_refused(bus, 100);
     struct sb_consumer *c = NULL;
-    int64_t start = now_ms();
-    int rc;
-    while ((rc = sb_subscribe(bus, "events", 0, &c)) == 0) {
-        sb_consumer_close(c);
-        CHECK(now_ms() - start < 10000);
-        struct timespec ts = {0, 100 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    CHECK_EQ(rc, -ERANGE);
     CHECK(strstr(reports, "retention deleted segment") != NULL);
     /* From the beginning now starts at the new log start and still reaches the end. */
     CHECK_EQ(sb_subscribe(bus, "events", SB_OFFSET_BEGINNING, &c), 0);
@@ -506,16 +514,7 @@ static void test_retention_by_age(void)
     publish_range(p, "events", 0, 4000);
     CHECK_EQ(sb_producer_flush(p, 30000), 0);
     /* Retention runs once a second per shard; give it a few rounds. */
-    struct sb_consumer *c = NULL;
-    int64_t start = now_ms();
-    int rc;
-    while ((rc = sb_subscribe(bus, "events", 0, &c)) == 0) {
-        sb_consumer_close(c);
-        CHECK(now_ms() - start < 10000);
-        struct timespec ts = {0, 200 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    CHECK_EQ(rc, -ERANGE);
+    wait_until_offset_0_refused(bus, 200);
     sb_producer_close(p);
     CHECK_EQ(sb_bus_close(bus), 0);
     remove_dir(dir);
