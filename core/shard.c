@@ -351,6 +351,7 @@ static bool flush_outboxes(struct sb_shard *s)
 /* Copy what each subscriber's cursors have not read yet into its ring. */
 static bool deliver(struct sb_shard *s)
 {
+    s->disk_read_completed = false; /* a cursor blocked on its consumer is woken by it instead */
     bool work = false;
     for (uint32_t i = 0; i < s->sub_count; i++) {
         struct sb_subscription *sub = s->subs[i];
@@ -435,8 +436,8 @@ static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
     }
     if (s->durable && !s->in_flight && s->groups[s->acc].events)
         return true;
-    /* A consumer's disk read completed: deliver from it. */
-    if (s->disk_reads_ready)
+    /* A consumer's disk read completed since deliver() last looked (this thread's own flag). */
+    if (s->disk_read_completed)
         return true;
     /* The group's last completion may have been reaped by the network (server_net.c), in
      * which case none is left to wake us: complete it first. */

@@ -214,7 +214,7 @@ struct sb_shard {
     int group_error;                     /* the in-flight group failed before its I/O */
     int start_result;                    /* the shard thread's set-up result */
     uint32_t disk_reads_pending;         /* consumers' disk reads in flight */
-    uint32_t disk_reads_ready;           /* ... completed, not yet handled */
+    bool disk_read_completed;            /* one completed since deliver() last ran */
     const struct sb_shard_service *service; /* NULL, or set on the shard's thread */
     _Atomic int started;                 /* 1 once start_result is set (release/acquire) */
 

@@ -646,7 +646,7 @@ static void cursor_read_done(void *ctx, int res)
     cur->read_done = true;
     cur->read_result = res;
     cur->shard->disk_reads_pending--;
-    cur->shard->disk_reads_ready++;
+    cur->shard->disk_read_completed = true; /* deliver() runs before the shard may sleep */
 }
 
 static void report_unservable(struct sb_shard *s, struct sb_cursor *cur,
@@ -671,7 +671,6 @@ static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
         return 0;
     if (cur->read_done) {
         cur->read_done = false;
-        s->disk_reads_ready--;
         if (cur->read_result < 0) {
             cur->chunk_len = 0;
             report_unservable(s, cur, seg, strerror(-cur->read_result));
@@ -739,10 +738,7 @@ void sb_cursor_wait_read(struct sb_shard *s, struct sb_cursor *cur)
         sb_log_writer_wait(&s->writer, 1000000);
         sb_log_writer_reap(&s->writer);
     }
-    if (cur->read_done) {
-        cur->read_done = false;
-        s->disk_reads_ready--;
-    }
+    cur->read_done = false;
 }
 
 void sb_cursor_leave_disk(struct sb_cursor *cur)
@@ -766,10 +762,7 @@ bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub
             return work; /* its read completes first */
         if (!cur->disk_batch_len && cur->at.offset >= part->log.first_offset) {
             /* Caught up with the memory window: continue from memory. */
-            if (cur->read_done) { /* a read ahead nobody needs any more */
-                cur->read_done = false;
-                s->disk_reads_ready--;
-            }
+            cur->read_done = false; /* a read ahead nobody needs any more */
             sb_cursor_leave_disk(cur);
             sb_memlog_seek(&part->log, cur->at.offset, &cur->at);
             return true;

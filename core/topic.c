@@ -212,8 +212,13 @@ int sb_topic_table_add_prepared(struct sb_topic_table *t, const char *name, uint
             rc = -ENOMEM;
             goto out;
         }
-        for (uint32_t id = 0; id < t->count; id++)
-            index_insert(bigger, atomic_load_explicit(&t->by_id[id], memory_order_relaxed));
+        for (uint32_t id = 0; id < t->count; id++) {
+            /* Relaxed: written under the lock we hold. A deleted topic stays out of the index
+             * (sb_topic_table_remove_locked()). */
+            struct sb_topic *other = atomic_load_explicit(&t->by_id[id], memory_order_relaxed);
+            if (!atomic_load_explicit(&other->deleted, memory_order_relaxed))
+                index_insert(bigger, other);
+        }
         bigger->retired_next = ix;
         /* Release pairs with the acquire load in sb_topic_find(). */
         atomic_store_explicit(&t->index, bigger, memory_order_release);

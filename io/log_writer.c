@@ -316,6 +316,7 @@ static int process_cqes(struct sb_log_writer *w)
         default: /* tag 0: a struct sb_log_io_cb */
             if (data) {
                 struct sb_log_io_cb *cb = (struct sb_log_io_cb *)(uintptr_t)data;
+                w->callbacks_run++;
                 cb->fn(cb->ctx, res);
             }
             break;
@@ -409,6 +410,7 @@ const struct io_uring_cqe *sb_log_writer_take_foreign(struct sb_log_writer *w, s
 
 int sb_log_writer_wait(struct sb_log_writer *w, int64_t timeout_ns)
 {
+    const uint64_t callbacks_before = w->callbacks_run;
     if (w->eventfd >= 0 && !w->eventfd_armed) {
         struct io_uring_sqe *sqe = get_sqe(w);
         if (sqe) {
@@ -419,7 +421,7 @@ int sb_log_writer_wait(struct sb_log_writer *w, int64_t timeout_ns)
     }
     /* Arming may have reaped completions (a full ring is drained to make room): if they were
      * the ones we would wait for, do not sleep. */
-    if (w->foreign_count || sb_log_writer_group_done(w)) {
+    if (w->foreign_count || sb_log_writer_group_done(w) || w->callbacks_run != callbacks_before) {
         if (io_uring_submit(&w->ring) >= 0)
             w->unsubmitted = 0;
         return 0;

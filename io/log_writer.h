@@ -79,6 +79,7 @@ struct sb_log_writer {
     struct io_uring_cqe *foreign, *foreign_taken; /* two buffers, swapped by take */
     size_t foreign_count, foreign_cap, foreign_taken_cap;
     bool foreign_lost;        /* out of memory while keeping one: the owner must recover */
+    uint64_t callbacks_run;   /* struct sb_log_io_cb completions handled so far */
     /* Counters for metrics and benchmarks. */
     uint64_t groups, bytes_written, short_writes, busy_retries;
     /* How long a group's syncs take (queued after its writes, to the last one's completion). */
