@@ -414,7 +414,9 @@ static void run_control(struct sb_shard *s)
  * After sb_parker_prepare(): is there anything to do? Every load is seq_cst so that it pairs
  * with the seq_cst publication of whoever would wake us (park.h). Rings whose next record is
  * waiting for a consumer (blocked), and producer rings while derived events are backed up, do
- * not count: a consumer's or a target shard's release wakes us for those.
+ * not count: a consumer's or a target shard's release wakes us for those. (The shard's own
+ * plain fields, such as in_flight or disk_read_completed, are read plainly: only this thread
+ * writes them.)
  */
 static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
 {

@@ -62,9 +62,9 @@ struct sb_cursor {
     bool on_disk;
     int64_t disk_segment_base;
     uint64_t disk_position;
-    /* The batch at disk_position, read and verified once, and where delivery is in it: a
-     * consumer that drains its ring a little at a time does not make the shard read the whole
-     * batch again for every little. */
+    /* The batch at disk_position, verified once inside the chunk below, and where delivery is
+     * in it: a consumer that drains its ring a little at a time does not make the shard verify
+     * the batch again for every little. */
     unsigned char *disk_batch;     /* the chunk of the segment read last */
     size_t disk_batch_cap;
     uint32_t disk_batch_len; /* the batch being delivered (in the chunk); 0: not loaded */

@@ -634,8 +634,6 @@ int sb_cursor_place(struct sb_shard *s, struct sb_partition *part, int64_t from_
     return 0;
 }
 
-/* Read and verify the batch at the cursor's place into the cursor's buffer and start iterating
- * it: its length, or a negative errno (reported: never serve what does not verify). */
 /* Bytes a consumer's disk read asks for at least: several batches per read. */
 #define DISK_CHUNK_BYTES (256u * 1024)
 

@@ -117,7 +117,7 @@ int sb_topic_table_add_prepared(struct sb_topic_table *t, const char *name, uint
                                 struct sb_topic **out);
 
 /**
- * sb_topic_table_remove - unpublish @topic by name (a new index without it) and mark it deleted.
+ * sb_topic_table_remove_locked - unpublish @topic by name (a new index without it) and mark it deleted.
  * The caller holds t->lock. Returns 0 or -ENOMEM.
  */
 int sb_topic_table_remove_locked(struct sb_topic_table *t, struct sb_topic *topic);
