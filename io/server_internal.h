@@ -192,6 +192,7 @@ struct sb_server_shard {
     unsigned buf_count, buf_size;
     uint16_t buf_group;
     bool recv_starved;             /* a recv ended for want of buffers: re-arm later */
+    bool sweep_closing;            /* a connection was closed: net_step() frees the idle ones */
     struct sb_conn *conns;
     uint32_t conn_count;
     struct sb_request *waiting;    /* Fetch requests long polling */

@@ -208,10 +208,12 @@ void sb_conn_close(struct sb_conn *c, const char *why)
     }
     if (!c->closing) {
         c->closing = true;
-        /* Ends the multishot recv (and any send) in flight; their completions free c. */
+        /* Ends the multishot recv (and any send) in flight. */
         shutdown(c->fd, SHUT_RDWR);
     }
-    conn_maybe_free(c);
+    /* Never freed here: callers up the stack may still hold c. It is freed at the end of a
+     * completion handler or by net_step()'s sweep, once nothing of it is in flight. */
+    c->ss->sweep_closing = true;
 }
 
 /* ------------------------------ sending ------------------------------ */
@@ -299,6 +301,7 @@ static void on_send(struct sb_conn *c, int res)
     }
     if (close_now || c->closing) {
         sb_conn_close(c, NULL);
+        conn_maybe_free(c); /* the end of a completion handler: nothing above holds c */
         return;
     }
     if (c->recv_paused && c->request_count < MAX_QUEUED_REQUESTS / 2) {
@@ -312,7 +315,7 @@ void sb_conn_request_done(struct sb_conn *c, struct sb_request *req)
 {
     req->done = true;
     if (c->closing) {
-        conn_maybe_free(c);
+        c->ss->sweep_closing = true; /* freed by net_step()'s sweep once idle */
         return;
     }
     if (req == c->head)
@@ -352,8 +355,8 @@ static void conn_take_frames(struct sb_conn *c)
             sb_conn_close(c, NULL); /* sb_request_start logged why */
             return;
         }
-        if (req->done && req == c->head)
-            conn_try_send(c);
+        /* A request answered at once was already handed to sending (and, with no answer to
+         * send, may be freed): req is not touched again here. */
     }
     if (c->closing)
         return;
@@ -450,6 +453,15 @@ static bool net_step(struct sb_shard *s, void *ctx)
             arm_recv(c);
     }
     arm_accept(ss);
+    if (ss->sweep_closing) {
+        /* Connections closed from inside request handling: free those with nothing in flight
+         * now (the rest are freed by their last completion). */
+        ss->sweep_closing = false;
+        for (struct sb_conn *c = ss->conns, *next; c; c = next) {
+            next = c->next;
+            conn_maybe_free(c);
+        }
+    }
     work |= sb_server_partition_step(ss);
     if (ss->waiting)
         work |= sb_requests_poll_waiting(ss, sb_now_ns());

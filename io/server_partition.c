@@ -309,9 +309,11 @@ bool sb_server_partition_step(struct sb_server_shard *ss)
     bool work = false;
     while (ss->deferred_head) {
         struct sb_part_op *op = ss->deferred_head;
+        /* Read first: an op answered at once may free its request, and the op with it. */
+        struct sb_part_op *next = op->next_deferred;
         if (!produce_try(ss->shard, op))
             break;
-        ss->deferred_head = op->next_deferred;
+        ss->deferred_head = next;
         if (!ss->deferred_head)
             ss->deferred_tail = NULL;
         work = true;
@@ -359,7 +361,10 @@ static int fetch_submit_read(struct sb_shard *s, struct sb_part_op *op)
     io_uring_prep_read(sqe, op->read_fd, op->data + op->data_len, op->read_want - op->data_len,
                        op->read_position + op->data_len);
     io_uring_sqe_set_data64(sqe, sb_server_op_data(op, SB_NET_OP_READ));
-    return sb_log_writer_flush(&s->writer);
+    /* Prepared means in flight: a failed flush is retried by the next one, and the read
+     * completes (or fails) through its completion like any other. */
+    sb_log_writer_flush(&s->writer);
+    return 0;
 }
 
 /* The bytes read (op->data, op->data_len): keep the whole, verified batches, count them. */
@@ -525,8 +530,9 @@ static int scan_for_time(const struct sb_plog *log, int64_t from, int64_t ts, in
             const char *why;
             int rc = read_exact(seg->log_fd, hdr, sizeof(hdr), pos);
             uint32_t total = rc ? 0 : batch_total_bytes(hdr);
-            if (rc || !total || sb_batch_parse_header(hdr, total, &info, &why))
-                return rc ? rc : -EBADMSG;
+            if (rc || !total || total > seg->size - pos ||
+                sb_batch_parse_header(hdr, total, &info, &why))
+                return rc ? rc : -EBADMSG; /* a length from disk beyond the committed bytes */
             if (info.max_timestamp < ts) {
                 pos += total;
                 continue;

@@ -626,6 +626,36 @@ static void case_long_poll(void)
     }
 }
 
+/* acks=0 Produce requests answered at once (no topic at all; an invalid topic name): no
+ * answer comes, and the connection goes on serving the next request. */
+static void case_acks0_answered_at_once(void)
+{
+    int fd = connect_or_die();
+    for (int k = 0; k < 2; k++) {
+        struct req q;
+        req_begin(&q, SB_KAFKA_PRODUCE, 7);
+        sb_kw_string(&q.w, NULL, -1); /* transactional_id */
+        sb_kw_i16(&q.w, 0);           /* acks = 0 */
+        sb_kw_i32(&q.w, 10000);
+        if (k == 0) {
+            sb_kw_array_len(&q.w, 0); /* no topic */
+        } else {
+            sb_kw_array_len(&q.w, 1);
+            sb_kw_string(&q.w, "bad/name", -1);
+            sb_kw_array_len(&q.w, 1);
+            sb_kw_i32(&q.w, 0);
+            sb_kw_bytes(&q.w, "x", 1);
+        }
+        req_end(&q);
+        send_req(fd, &q);
+    }
+    int32_t corr;
+    send_api_versions(fd, 0, &corr);
+    check_api_versions_v0(fd, corr); /* the next answer on the connection is this one */
+    close(fd);
+    printf("ok: acks=0 requests answered at once, the connection still serves\n");
+}
+
 static void expect_produce_error(const char *what, const void *batch, size_t len, int16_t want,
                                  int32_t partition)
 {
@@ -921,6 +951,7 @@ int main(int argc, char **argv)
     case_framing();
     case_garbage();
     case_long_poll();
+    case_acks0_answered_at_once();
 
     send_metadata(idle, TOPIC, &corr);
     check_metadata_v4(idle, corr, TOPIC);
