@@ -116,8 +116,8 @@ consume_u64(struct sb_ring_consumer *c, uint64_t first, uint64_t n, unsigned bat
         const struct sb_ring_record *rec;
         for (; k < lim && (rec = sb_ring_peek(c, &corrupt)); k++) {
             uint64_t v;
-            if (rec->length != sizeof(v) || rec->type != BENCH_TYPE_U64)
-                bench_fail("sb ring u64: record length", sizeof(v), rec->length);
+            if (sb_ring_record_length(rec) != sizeof(v) || rec->type != BENCH_TYPE_U64)
+                bench_fail("sb ring u64: record length", sizeof(v), sb_ring_record_length(rec));
             memcpy(&v, rec->payload, sizeof(v));
             if (v != seq + k)
                 bench_fail("sb ring u64: sequence", seq + k, v);
@@ -183,8 +183,8 @@ consume_rec(struct sb_ring_consumer *c, uint64_t first, uint64_t n, unsigned bat
         const struct sb_ring_record *rec;
         for (; k < lim && (rec = sb_ring_peek(c, &corrupt)); k++) {
             uint64_t head, tail;
-            if (rec->length != BENCH_REC_BYTES || rec->type != BENCH_TYPE_REC)
-                bench_fail("sb ring rec: record length", BENCH_REC_BYTES, rec->length);
+            if (sb_ring_record_length(rec) != BENCH_REC_BYTES || rec->type != BENCH_TYPE_REC)
+                bench_fail("sb ring rec: record length", BENCH_REC_BYTES, sb_ring_record_length(rec));
             memcpy(&head, rec->payload, sizeof(head));
             memcpy(&tail, rec->payload + BENCH_REC_BYTES - sizeof(tail), sizeof(tail));
             if (head != seq + k || tail != seq + k)
@@ -280,9 +280,9 @@ void bench_sb_consume_u64_batchrec(struct bench_sb_ring *r, uint64_t first, uint
             bench_relax();
             continue;
         }
-        if (rec->type != BENCH_TYPE_U64 || rec->length % sizeof(uint64_t))
-            bench_fail("sb ring batch record: length", 0, rec->length);
-        const size_t items = rec->length / sizeof(uint64_t);
+        if (rec->type != BENCH_TYPE_U64 || sb_ring_record_length(rec) % sizeof(uint64_t))
+            bench_fail("sb ring batch record: length", 0, sb_ring_record_length(rec));
+        const size_t items = sb_ring_record_length(rec) / sizeof(uint64_t);
         for (size_t k = 0; k < items; k++) {
             uint64_t v;
             memcpy(&v, rec->payload + k * sizeof(v), sizeof(v));

@@ -95,10 +95,10 @@ static int bus_configure(struct sb_bus *bus, const struct sb_config *cfg)
          cfg->write_buffer_bytes > ((size_t)1 << 31)))
         return -EINVAL;
     if (cfg->ring_bytes < SB_RING_MIN_CAPACITY || (cfg->ring_bytes & (cfg->ring_bytes - 1)) ||
-        cfg->ring_bytes > ((size_t)1 << 34))
+        cfg->ring_bytes > SB_RING_MAX_CAPACITY)
         return -EINVAL;
     if (cfg->partition_memory_bytes < SB_RING_MIN_CAPACITY ||
-        cfg->partition_memory_bytes > ((size_t)1 << 34))
+        cfg->partition_memory_bytes > SB_RING_MAX_CAPACITY)
         return -EINVAL;
     bus->ring_capacity = cfg->ring_bytes;
     bus->partition_capacity = round_up_pow2(cfg->partition_memory_bytes);

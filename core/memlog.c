@@ -76,7 +76,6 @@ const struct sb_stored_event *sb_memlog_append(struct sb_memlog *log, uint64_t k
 void sb_memlog_reset(struct sb_memlog *log, int64_t next_offset)
 {
     log->head.read = log->tail.committed;
-    log->head.tail_cache = log->tail.committed;
     sb_ring_release(&log->head);
     log->first_offset = next_offset;
     log->next_offset = next_offset;
@@ -98,7 +97,7 @@ static const struct sb_ring_record *memlog_record_at(const struct sb_memlog *log
             (const struct sb_ring_record *)(log->head.data + (*pos & log->head.mask));
         if (rec->type != SB_RING_TYPE_PADDING)
             return rec;
-        *pos += sb_ring_record_size(rec->length);
+        *pos += sb_ring_record_size(sb_ring_record_length(rec));
     }
 }
 
@@ -124,7 +123,7 @@ const struct sb_stored_event *sb_memlog_read(const struct sb_memlog *log,
     const struct sb_ring_record *rec = memlog_record_at(log, &pos);
     if (!rec)
         return NULL;
-    *len = rec->length;
+    *len = sb_ring_record_length(rec);
     return (const struct sb_stored_event *)rec->payload;
 }
 
@@ -133,6 +132,6 @@ void sb_memlog_next(const struct sb_memlog *log, struct sb_memlog_cursor *cur)
     const struct sb_ring_record *rec = memlog_record_at(log, &cur->pos);
     if (!rec)
         return;
-    cur->pos += sb_ring_record_size(rec->length);
+    cur->pos += sb_ring_record_size(sb_ring_record_length(rec));
     cur->offset++;
 }

@@ -9,7 +9,7 @@
 int sb_ring_format(void *mem, size_t mem_bytes, uint64_t capacity)
 {
     if (!mem || capacity < SB_RING_MIN_CAPACITY || (capacity & (capacity - 1)) != 0 ||
-        capacity > (UINT64_C(1) << 40) || ((uintptr_t)mem % SB_CACHE_GUARD) != 0 ||
+        capacity > SB_RING_MAX_CAPACITY || ((uintptr_t)mem % SB_CACHE_GUARD) != 0 ||
         mem_bytes < sb_ring_memory_size(capacity))
         return -EINVAL;
     struct sb_ring_shared *s = mem;
@@ -23,6 +23,10 @@ int sb_ring_format(void *mem, size_t mem_bytes, uint64_t capacity)
      * process). */
     atomic_store_explicit(&s->tail, 0, memory_order_relaxed);
     atomic_store_explicit(&s->head, 0, memory_order_relaxed);
+    /* The consumer starts by reading the mark at position 0: it must say "nothing committed".
+     * Every later position is zeroed by the commit that ends there (ring.h). Relaxed: as above. */
+    struct sb_ring_record *first = (struct sb_ring_record *)((unsigned char *)mem + sizeof(*s));
+    atomic_store_explicit(&first->mark, 0u, memory_order_relaxed);
     return 0;
 }
 
@@ -32,7 +36,8 @@ static int ring_validate(const struct sb_ring_shared *s, size_t mem_bytes)
         return -EINVAL;
     if (s->magic != SB_RING_MAGIC || s->version != SB_RING_VERSION)
         return -EPROTO;
-    if (s->capacity < SB_RING_MIN_CAPACITY || (s->capacity & (s->capacity - 1)) != 0 ||
+    if (s->capacity < SB_RING_MIN_CAPACITY || s->capacity > SB_RING_MAX_CAPACITY ||
+        (s->capacity & (s->capacity - 1)) != 0 ||
         s->data_offset != sizeof(*s) || mem_bytes < sb_ring_memory_size(s->capacity))
         return -EINVAL;
     return 0;
@@ -53,6 +58,9 @@ int sb_ring_producer_attach(struct sb_ring_producer *p, void *mem, size_t mem_by
     p->claimed = p->committed;
     /* Acquire pairs with the consumer's release store of head in sb_ring_release(). */
     p->head_cache = atomic_load_explicit(&s->head, memory_order_acquire);
+    p->pending_mark = 0;
+    if ((p->committed & (SB_RING_ALIGN - 1)) || p->committed - p->head_cache > s->capacity)
+        return -EINVAL; /* indexes another process scribbled on */
     return 0;
 }
 
@@ -68,7 +76,7 @@ int sb_ring_consumer_attach(struct sb_ring_consumer *c, void *mem, size_t mem_by
     /* Acquire pairs with a previous consumer's release of head (re-attach after a hand-over). */
     c->read = atomic_load_explicit(&s->head, memory_order_acquire);
     c->released = c->read;
-    /* Acquire pairs with the producer's release store of tail in sb_ring_commit(). */
-    c->tail_cache = atomic_load_explicit(&s->tail, memory_order_acquire);
+    if (c->read & (SB_RING_ALIGN - 1))
+        return -EINVAL; /* an index another process scribbled on: records are 8-byte aligned */
     return 0;
 }

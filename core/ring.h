@@ -4,17 +4,28 @@
  * The ring memory (struct sb_ring_shared followed by the data area) holds no pointers, only
  * 64-bit ever-increasing byte positions, and has a fixed, versioned layout, so the same ring
  * can live in shared memory between two processes. Each side keeps its private state in its own
- * handle (struct sb_ring_producer / struct sb_ring_consumer), including a cached copy of the
- * other side's index: the shared index is read only when the cached one says full (producer) or
- * empty (consumer).
+ * handle (struct sb_ring_producer / struct sb_ring_consumer).
  *
- * Records: an 8-byte header (payload length, type) then the payload, padded to 8 bytes. A
- * record never straddles the end of the data area: when it would, the producer writes a padding
- * record up to the end and places the record at the start.
+ * Records: an 8-byte header (a 32-bit mark, a 32-bit type) then the payload, padded to 8 bytes.
+ * The mark is 0 while the record is not committed and SB_RING_MARK_COMMITTED | payload length
+ * once it is. A record never straddles the end of the data area: when it would, the producer
+ * writes a padding record up to the end and places the record at the start.
  *
- * Publication: the producer writes records with plain stores, then publishes them all with one
- * release store of `tail` (commit); the consumer reads `tail` with acquire. The consumer frees
- * space with one release store of `head` (release); the producer reads `head` with acquire.
+ * Publication (layout version 2): the consumer learns that a record is committed from the
+ * record's own mark, never from the producer's index, so a consumer that keeps up touches only
+ * the cache lines of the records themselves (version 1 made it read the producer's `tail` line
+ * too, one more cache-line transfer per hand-off; Aeron's rings work the same way as version 2).
+ *  - A commit of one or more claimed records stores 0 to the mark at the position right after
+ *    them (space the consumer has released: a claim keeps 8 bytes free for it), writes every
+ *    mark but the first, then publishes them all with one release store of the first record's
+ *    mark. The consumer reads a mark with acquire: a non-zero mark makes the record's bytes, the
+ *    marks of the records committed with it and the zero after them visible.
+ *  - The consumer reaches a position P only by reading the record that ends at P; whatever
+ *    commit ended there stored 0 at P first, so a stale mark from the previous lap is never seen.
+ *  - The consumer frees space with one release store of `head` (release); the producer reads
+ *    `head` with acquire, and only when its cached copy says the ring is full.
+ *  - The producer also stores `tail` (release) at each commit, for re-attaching and for
+ *    occupancy metrics; the consumer's fast path never reads it.
  * Claim/commit gives zero-copy writes and batching on both sides.
  *
  * Threading: one thread (at a time) uses the producer handle, one the consumer handle.
@@ -34,14 +45,18 @@
 #include "cacheline.h"
 
 #define SB_RING_MAGIC 0x53425247u /* "SBRG" */
-#define SB_RING_VERSION 1u
+#define SB_RING_VERSION 2u
 #define SB_RING_ALIGN 8u
 #define SB_RING_HEADER_BYTES 8u
 #define SB_RING_MIN_CAPACITY 4096u
+/** Largest data area: payload lengths must fit the mark's 31 bits. */
+#define SB_RING_MAX_CAPACITY (UINT64_C(1) << 31)
 /** Type of the padding record at the wrap; other types are the user's. */
 #define SB_RING_TYPE_PADDING 0xFFFFFFFFu
+/** Bit set in every committed record's mark; the low 31 bits are the payload length. */
+#define SB_RING_MARK_COMMITTED 0x80000000u
 
-/** Shared, fixed layout (version 1). Offsets are checked by static asserts below. */
+/** Shared, fixed layout (version 2). Offsets are checked by static asserts below. */
 struct sb_ring_shared {
     /* Immutable after sb_ring_format(). */
     alignas(SB_CACHE_GUARD) uint32_t magic;
@@ -55,26 +70,28 @@ struct sb_ring_shared {
     alignas(SB_CACHE_GUARD) uint8_t end_guard[SB_CACHE_GUARD];
 };
 
-static_assert(offsetof(struct sb_ring_shared, tail) == 1 * SB_CACHE_GUARD, "ring layout v1");
-static_assert(offsetof(struct sb_ring_shared, head) == 2 * SB_CACHE_GUARD, "ring layout v1");
-static_assert(sizeof(struct sb_ring_shared) == 4 * SB_CACHE_GUARD, "ring layout v1");
+static_assert(offsetof(struct sb_ring_shared, tail) == 1 * SB_CACHE_GUARD, "ring layout v2");
+static_assert(offsetof(struct sb_ring_shared, head) == 2 * SB_CACHE_GUARD, "ring layout v2");
+static_assert(sizeof(struct sb_ring_shared) == 4 * SB_CACHE_GUARD, "ring layout v2");
 
 /** Record header, at an 8-byte aligned position of the data area. */
 struct sb_ring_record {
-    uint32_t length; /* payload bytes, excluding this header and the padding after it */
+    _Atomic uint32_t mark; /* 0, or SB_RING_MARK_COMMITTED | payload bytes (see above) */
     uint32_t type;
     unsigned char payload[];
 };
 static_assert(sizeof(struct sb_ring_record) == SB_RING_HEADER_BYTES, "record header");
+static_assert(offsetof(struct sb_ring_record, type) == 4, "record header");
 
 /** Producer-private state. */
 struct sb_ring_producer {
     struct sb_ring_shared *shared;
     unsigned char *data;
     uint64_t mask;
-    uint64_t claimed;    /* end of the records claimed so far (not yet visible) */
-    uint64_t committed;  /* the value last stored to shared->tail */
-    uint64_t head_cache; /* last value read from shared->head */
+    uint64_t claimed;      /* end of the records claimed so far (not yet visible) */
+    uint64_t committed;    /* end of the committed records (the value last stored to tail) */
+    uint64_t head_cache;   /* last value read from shared->head */
+    uint32_t pending_mark; /* mark of the record at `committed`, stored last by the commit */
 };
 
 /** Consumer-private state. */
@@ -82,10 +99,21 @@ struct sb_ring_consumer {
     struct sb_ring_shared *shared;
     const unsigned char *data;
     uint64_t mask;
-    uint64_t read;       /* next record to read (records before it are read, maybe not released) */
-    uint64_t released;   /* the value last stored to shared->head */
-    uint64_t tail_cache; /* last value read from shared->tail */
+    uint64_t read;     /* next record to read (records before it are read, maybe not released) */
+    uint64_t released; /* the value last stored to shared->head */
 };
+
+/**
+ * sb_ring_record_length - payload bytes of @rec, a record returned by sb_ring_peek() (or one
+ * the caller claimed and committed itself). Consumer thread (or the producer, for its own
+ * committed records). Relaxed: sb_ring_peek() already read this mark with acquire, and the
+ * producer does not change it before the consumer releases the record.
+ */
+static inline uint32_t sb_ring_record_length(const struct sb_ring_record *rec)
+{
+    return atomic_load_explicit(&rec->mark, memory_order_relaxed) &
+           ~SB_RING_MARK_COMMITTED;
+}
 
 /** sb_ring_occupancy - bytes committed and not yet released in the ring, as seen now. Any
  *  thread (metrics): relaxed loads, the value may be stale by the time it is used. */
@@ -108,8 +136,9 @@ static inline uint64_t sb_ring_record_size(size_t len)
     return ((uint64_t)len + SB_RING_HEADER_BYTES + SB_RING_ALIGN - 1) & ~(uint64_t)(SB_RING_ALIGN - 1);
 }
 
-/** Largest payload a ring of @capacity can always accept once drained (half the ring, so the
- *  padding at the wrap plus the record always fit into an empty ring). */
+/** Largest payload a ring of @capacity can always accept once drained (half the ring less a
+ *  header, so the padding at the wrap, the record and the zeroed mark after it always fit into
+ *  an empty ring). */
 static inline size_t sb_ring_max_payload(uint64_t capacity)
 {
     return (size_t)(capacity / 2 - SB_RING_HEADER_BYTES);
@@ -118,17 +147,44 @@ static inline size_t sb_ring_max_payload(uint64_t capacity)
 /**
  * sb_ring_format - lay out an empty ring in @mem (sb_ring_memory_size(capacity) bytes, aligned
  * to SB_CACHE_GUARD). Returns 0, or -EINVAL (capacity not a power of two, below
- * SB_RING_MIN_CAPACITY, or mem misaligned / too small). Call before either side attaches.
+ * SB_RING_MIN_CAPACITY or above SB_RING_MAX_CAPACITY, or mem misaligned / too small). Call
+ * before either side attaches.
  */
 int sb_ring_format(void *mem, size_t mem_bytes, uint64_t capacity);
 
 /**
  * sb_ring_producer_attach / sb_ring_consumer_attach - bind a handle to a formatted ring,
  * validating magic, version, capacity and size (the memory may come from another process).
- * Returns 0, or -EPROTO (wrong magic or version), -EINVAL (inconsistent sizes).
+ * Returns 0, or -EPROTO (wrong magic or version), -EINVAL (inconsistent sizes, or indexes that
+ * cannot be right: misaligned, or the producer further ahead than the capacity).
  */
 int sb_ring_producer_attach(struct sb_ring_producer *p, void *mem, size_t mem_bytes);
 int sb_ring_consumer_attach(struct sb_ring_consumer *c, void *mem, size_t mem_bytes);
+
+/* The header at byte position @pos of the producer's data area. */
+static inline struct sb_ring_record *sb_ring_producer_record_(struct sb_ring_producer *p,
+                                                              uint64_t pos)
+{
+    return (struct sb_ring_record *)(p->data + (pos & p->mask));
+}
+
+/*
+ * Write the header of a record being claimed at position @pos. The first record after the last
+ * commit keeps its mark at 0 (the commit stores it last, with release); the others get theirs
+ * now: the consumer cannot reach them before it sees that first mark.
+ */
+static inline void sb_ring_claim_header_(struct sb_ring_producer *p, uint64_t pos, uint32_t len,
+                                         uint32_t type)
+{
+    struct sb_ring_record *rec = sb_ring_producer_record_(p, pos);
+    rec->type = type;
+    if (pos == p->committed)
+        p->pending_mark = SB_RING_MARK_COMMITTED | len;
+    else
+        /* Relaxed: published by the commit's release store of the first mark, which the
+         * consumer's acquire load in sb_ring_peek() pairs with. */
+        atomic_store_explicit(&rec->mark, SB_RING_MARK_COMMITTED | len, memory_order_relaxed);
+}
 
 /**
  * sb_ring_claim - reserve room for a record of @len payload bytes and return a pointer to its
@@ -142,25 +198,25 @@ static inline void *sb_ring_claim(struct sb_ring_producer *p, size_t len, uint32
     const uint64_t need = sb_ring_record_size(len);
     const uint64_t pos = p->claimed & p->mask;
     const uint64_t pad = (pos + need > capacity) ? capacity - pos : 0;
+    /* Room for the padding, the record, and the zeroed mark the commit stores after it. */
+    const uint64_t end = p->claimed + pad + need + SB_RING_HEADER_BYTES;
 
     if (len > sb_ring_max_payload(capacity))
         return NULL;
-    if (p->claimed + pad + need - p->head_cache > capacity) {
+    if (end - p->head_cache > capacity) {
         /* Acquire pairs with the consumer's release store of head in sb_ring_release(): the
          * consumer's reads of the space we are about to overwrite happen before our writes. */
         p->head_cache = atomic_load_explicit(&p->shared->head, memory_order_acquire);
-        if (p->claimed + pad + need - p->head_cache > capacity)
+        if (end - p->head_cache > capacity)
             return NULL;
     }
     if (pad) {
-        struct sb_ring_record *padding = (struct sb_ring_record *)(p->data + pos);
-        padding->length = (uint32_t)(pad - SB_RING_HEADER_BYTES);
-        padding->type = SB_RING_TYPE_PADDING;
+        sb_ring_claim_header_(p, p->claimed, (uint32_t)(pad - SB_RING_HEADER_BYTES),
+                              SB_RING_TYPE_PADDING);
         p->claimed += pad;
     }
-    struct sb_ring_record *rec = (struct sb_ring_record *)(p->data + (p->claimed & p->mask));
-    rec->length = (uint32_t)len;
-    rec->type = type;
+    struct sb_ring_record *rec = sb_ring_producer_record_(p, p->claimed);
+    sb_ring_claim_header_(p, p->claimed, (uint32_t)len, type);
     p->claimed += need;
     return rec->payload;
 }
@@ -168,6 +224,8 @@ static inline void *sb_ring_claim(struct sb_ring_producer *p, size_t len, uint32
 /** sb_ring_abort - drop every claim made since the last commit. Producer thread only. */
 static inline void sb_ring_abort(struct sb_ring_producer *p)
 {
+    /* Marks written for the dropped records beyond `committed` are harmless: the mark at
+     * `committed` is still 0, and the next commit rewrites every mark it publishes. */
     p->claimed = p->committed;
 }
 
@@ -177,29 +235,56 @@ static inline bool sb_ring_has_uncommitted(const struct sb_ring_producer *p)
     return p->claimed != p->committed;
 }
 
+/* The commit's work before the publishing store: the zero after the claimed records. */
+static inline struct sb_ring_record *sb_ring_commit_prepare_(struct sb_ring_producer *p)
+{
+    /* Relaxed: published by the release (or seq_cst) store of the first mark below, which the
+     * consumer's acquire load pairs with; the space is free (sb_ring_claim() kept it so). */
+    atomic_store_explicit(&sb_ring_producer_record_(p, p->claimed)->mark, 0u,
+                          memory_order_relaxed);
+    return sb_ring_producer_record_(p, p->committed);
+}
+
+/* The commit's work after the publishing store. */
+static inline void sb_ring_commit_finish_(struct sb_ring_producer *p)
+{
+    /* Release pairs with sb_ring_producer_attach()'s acquire load (a later producer taking
+     * over); sb_ring_occupancy() reads it relaxed. The consumer never reads tail. */
+    atomic_store_explicit(&p->shared->tail, p->claimed, memory_order_release);
+    p->committed = p->claimed;
+}
+
 /**
  * sb_ring_commit - make every claimed record visible to the consumer with one release store.
  * Producer thread only. Never blocks.
  */
 static inline void sb_ring_commit(struct sb_ring_producer *p)
 {
-    /* Release pairs with the consumer's acquire load of tail in sb_ring_peek(): the record
-     * bytes written before this store are visible to a consumer that sees the new tail. */
-    atomic_store_explicit(&p->shared->tail, p->claimed, memory_order_release);
-    p->committed = p->claimed;
+    if (p->claimed == p->committed)
+        return;
+    struct sb_ring_record *first = sb_ring_commit_prepare_(p);
+    /* Release pairs with the consumer's acquire load of the mark in sb_ring_peek() and
+     * sb_ring_read_n(): the records' bytes, the other marks and the zero after them are
+     * visible to a consumer that sees this mark. */
+    atomic_store_explicit(&first->mark, p->pending_mark, memory_order_release);
+    sb_ring_commit_finish_(p);
 }
 
 /**
- * sb_ring_commit_seq_cst - sb_ring_commit() as a sequentially consistent exchange, for
- * producers that next check whether the consumer parked (see park.h). Paired with the
+ * sb_ring_commit_seq_cst - sb_ring_commit() with the publishing store sequentially consistent,
+ * for producers that next check whether the consumer parked (see park.h). Paired with the
  * consumer's seq_cst store of its park flag followed by sb_ring_is_empty_seq_cst(): of the two
  * sides, at least one sees the other's store, so a wake-up is never lost.
  */
 static inline void sb_ring_commit_seq_cst(struct sb_ring_producer *p)
 {
-    /* seq_cst (also a release, pairing with sb_ring_peek()'s acquire); see above. */
-    atomic_exchange_explicit(&p->shared->tail, p->claimed, memory_order_seq_cst);
-    p->committed = p->claimed;
+    if (p->claimed == p->committed)
+        return;
+    struct sb_ring_record *first = sb_ring_commit_prepare_(p);
+    /* seq_cst (also a release, pairing with sb_ring_peek()'s acquire); see above. An exchange
+     * rather than a store so that it is a full barrier on every compiler and CPU. */
+    atomic_exchange_explicit(&first->mark, p->pending_mark, memory_order_seq_cst);
+    sb_ring_commit_finish_(p);
 }
 
 /**
@@ -214,38 +299,59 @@ static inline uint64_t sb_ring_unreleased_bytes(struct sb_ring_producer *p)
     return p->committed - p->head_cache;
 }
 
+/*
+ * Read and check the header at the consumer position @read: returns its mark (0 = nothing
+ * committed there yet) and sets *size to the record's size in the ring. A mark that cannot be
+ * right (no committed bit, a record running past the end of the data area or larger than any
+ * claim, a padding record that does not end exactly at the end of the data area) returns
+ * UINT32_MAX; only a peer scribbling on shared memory can cause one.
+ */
+static inline uint32_t sb_ring_check_mark_(const unsigned char *data, uint64_t mask,
+                                           uint64_t read, uint64_t *size, uint32_t *type,
+                                           memory_order order)
+{
+    const uint64_t pos = read & mask;
+    const struct sb_ring_record *rec = (const struct sb_ring_record *)(data + pos);
+    /* @order is acquire (or seq_cst): pairs with the release store of the first mark in
+     * sb_ring_commit() (or sb_ring_commit_seq_cst()). */
+    const uint32_t mark = atomic_load_explicit(&rec->mark, order);
+    if (mark == 0)
+        return 0;
+    const uint64_t len = mark & ~SB_RING_MARK_COMMITTED;
+    *size = sb_ring_record_size(len);
+    *type = rec->type;
+    if (!(mark & SB_RING_MARK_COMMITTED) || len > sb_ring_max_payload(mask + 1) ||
+        pos + *size > mask + 1 ||
+        (*type == SB_RING_TYPE_PADDING && pos + *size != mask + 1))
+        return UINT32_MAX;
+    return mark;
+}
+
 /**
  * sb_ring_peek - the next unread record (skipping padding), or NULL when none is committed.
- * Returns a record whose length was checked against the committed range and the end of the
- * data area; a record that fails the check (only possible when another process corrupts shared
+ * Returns a record whose length was checked against the end of the data area and the largest
+ * claim; a record that fails the check (only possible when another process corrupts shared
  * memory) makes it return NULL and set *corrupt to true when @corrupt is non-NULL.
  * The record stays valid until sb_ring_release(). Consumer thread only. Never blocks.
  */
 static inline const struct sb_ring_record *sb_ring_peek(struct sb_ring_consumer *c, bool *corrupt)
 {
     for (;;) {
-        if (c->read == c->tail_cache) {
-            /* Acquire pairs with the producer's release store of tail in sb_ring_commit(). */
-            c->tail_cache = atomic_load_explicit(&c->shared->tail, memory_order_acquire);
-            if (c->read == c->tail_cache)
-                return NULL;
-        }
-        const uint64_t pos = c->read & c->mask;
-        const uint64_t avail = c->tail_cache - c->read;
-        if (avail < SB_RING_HEADER_BYTES || avail > c->mask + 1 || (pos & (SB_RING_ALIGN - 1))) {
+        uint64_t size;
+        uint32_t type;
+        const uint32_t mark =
+            sb_ring_check_mark_(c->data, c->mask, c->read, &size, &type, memory_order_acquire);
+        if (mark == 0)
+            return NULL;
+        if (mark == UINT32_MAX) {
             if (corrupt)
                 *corrupt = true;
             return NULL;
         }
-        const struct sb_ring_record *rec = (const struct sb_ring_record *)(c->data + pos);
-        const uint64_t size = sb_ring_record_size(rec->length);
-        if (size > avail || pos + size > c->mask + 1) {
-            if (corrupt)
-                *corrupt = true;
-            return NULL;
-        }
-        if (rec->type != SB_RING_TYPE_PADDING)
-            return rec;
+        if (type != SB_RING_TYPE_PADDING)
+            return (const struct sb_ring_record *)(c->data + (c->read & c->mask));
+        /* A padding record ends at the end of the data area (checked), so this loop turns at
+         * most twice: a padding record at position 0 would be larger than any claim. */
         c->read += size;
     }
 }
@@ -253,7 +359,7 @@ static inline const struct sb_ring_record *sb_ring_peek(struct sb_ring_consumer 
 /** sb_ring_advance - mark @rec (from sb_ring_peek()) read. Consumer thread only. */
 static inline void sb_ring_advance(struct sb_ring_consumer *c, const struct sb_ring_record *rec)
 {
-    c->read += sb_ring_record_size(rec->length);
+    c->read += sb_ring_record_size(sb_ring_record_length(rec));
 }
 
 /**
@@ -271,14 +377,17 @@ static inline void sb_ring_release(struct sb_ring_consumer *c)
 
 /**
  * sb_ring_is_empty_seq_cst - true when nothing beyond what was read is committed, read with a
- * seq_cst load; see sb_ring_commit_seq_cst() for the pairing. Consumer thread only.
+ * seq_cst load of the next record's mark; see sb_ring_commit_seq_cst() for the pairing. A
+ * corrupt mark counts as not empty (the next sb_ring_peek() reports it). Consumer thread only.
  */
 static inline bool sb_ring_is_empty_seq_cst(struct sb_ring_consumer *c)
 {
+    uint64_t size;
+    uint32_t type;
     /* seq_cst pairs with the producer's seq_cst exchange in sb_ring_commit_seq_cst() (and, as
-     * an acquire, with any release commit). */
-    c->tail_cache = atomic_load_explicit(&c->shared->tail, memory_order_seq_cst);
-    return c->tail_cache == c->read;
+     * an acquire, with any release commit). A padding record is never committed alone: the
+     * record after it is published by the same store. */
+    return sb_ring_check_mark_(c->data, c->mask, c->read, &size, &type, memory_order_seq_cst) == 0;
 }
 
 /**
@@ -322,39 +431,59 @@ static inline size_t sb_ring_write_n(struct sb_ring_producer *p, uint32_t type, 
 {
     struct sb_ring_shared *const shared = p->shared;
     unsigned char *const data = p->data;
-    const uint64_t mask = p->mask, capacity = mask + 1;
+    const uint64_t mask = p->mask, capacity = mask + 1, committed = p->committed;
     const uint64_t need = sb_ring_record_size(len);
+    const uint32_t mark = SB_RING_MARK_COMMITTED | (uint32_t)len;
     const unsigned char *s = (const unsigned char *)src;
     uint64_t claimed = p->claimed, head = p->head_cache;
+    uint32_t first_mark = p->pending_mark;
     size_t done = 0;
     if (len > sb_ring_max_payload(capacity))
         return 0;
     for (; done < n; done++) {
         const uint64_t pos = claimed & mask;
         const uint64_t pad = (pos + need > capacity) ? capacity - pos : 0;
-        if (claimed + pad + need - head > capacity) {
+        const uint64_t end = claimed + pad + need + SB_RING_HEADER_BYTES;
+        if (end - head > capacity) {
             /* Acquire pairs with the consumer's release store of head (sb_ring_release()). */
             head = atomic_load_explicit(&shared->head, memory_order_acquire);
-            if (claimed + pad + need - head > capacity)
+            if (end - head > capacity)
                 break;
         }
         if (pad) {
             struct sb_ring_record *padding = (struct sb_ring_record *)(data + pos);
-            padding->length = (uint32_t)(pad - SB_RING_HEADER_BYTES);
+            const uint32_t pad_mark =
+                SB_RING_MARK_COMMITTED | (uint32_t)(pad - SB_RING_HEADER_BYTES);
             padding->type = SB_RING_TYPE_PADDING;
+            if (claimed == committed)
+                first_mark = pad_mark;
+            else
+                /* Relaxed: published by the release store of the first mark below. */
+                atomic_store_explicit(&padding->mark, pad_mark, memory_order_relaxed);
             claimed += pad;
         }
         struct sb_ring_record *rec = (struct sb_ring_record *)(data + (claimed & mask));
-        rec->length = (uint32_t)len;
         rec->type = type;
         memcpy(rec->payload, s + done * len, len);
+        if (claimed == committed)
+            first_mark = mark;
+        else
+            /* Relaxed: published by the release store of the first mark below. */
+            atomic_store_explicit(&rec->mark, mark, memory_order_relaxed);
         claimed += need;
     }
     p->head_cache = head;
     p->claimed = claimed;
-    if (claimed != p->committed) {
-        /* Release pairs with the consumer's acquire load of tail (sb_ring_peek(),
+    if (claimed != committed) {
+        /* Relaxed: published by the release store just after; the space is free (the room
+         * check above kept a header's worth after the last record). */
+        atomic_store_explicit(&((struct sb_ring_record *)(data + (claimed & mask)))->mark, 0u,
+                              memory_order_relaxed);
+        /* Release pairs with the consumer's acquire load of the mark (sb_ring_peek(),
          * sb_ring_read_n()). */
+        atomic_store_explicit(&((struct sb_ring_record *)(data + (committed & mask)))->mark,
+                              first_mark, memory_order_release);
+        /* Release pairs with sb_ring_producer_attach()'s acquire (see sb_ring_commit()). */
         atomic_store_explicit(&shared->tail, claimed, memory_order_release);
         p->committed = claimed;
     }
@@ -378,30 +507,20 @@ static inline bool sb_ring_write(struct sb_ring_producer *p, uint32_t type, cons
 static inline size_t sb_ring_read_n(struct sb_ring_consumer *c, uint32_t type, void *dst,
                                     size_t len, size_t n, bool *corrupt)
 {
-    struct sb_ring_shared *const shared = c->shared;
     const unsigned char *const data = c->data;
     const uint64_t mask = c->mask;
+    const uint32_t want = SB_RING_MARK_COMMITTED | (uint32_t)len;
     unsigned char *out = (unsigned char *)dst;
-    uint64_t read = c->read, tail = c->tail_cache;
+    uint64_t read = c->read;
     size_t done = 0;
     while (done < n) {
-        if (read == tail) {
-            /* Acquire pairs with the producer's release store of tail. */
-            tail = atomic_load_explicit(&shared->tail, memory_order_acquire);
-            if (read == tail)
-                break;
-        }
-        const uint64_t pos = read & mask;
-        const uint64_t avail = tail - read;
-        if (avail < SB_RING_HEADER_BYTES || avail > mask + 1 || (pos & (SB_RING_ALIGN - 1))) {
-            if (corrupt)
-                *corrupt = true;
+        uint64_t size;
+        uint32_t rtype;
+        const uint32_t mark =
+            sb_ring_check_mark_(data, mask, read, &size, &rtype, memory_order_acquire);
+        if (mark == 0)
             break;
-        }
-        const struct sb_ring_record *rec = (const struct sb_ring_record *)(data + pos);
-        const uint32_t rlen = rec->length, rtype = rec->type;
-        const uint64_t size = sb_ring_record_size(rlen);
-        if (size > avail || pos + size > mask + 1) {
+        if (mark == UINT32_MAX) {
             if (corrupt)
                 *corrupt = true;
             break;
@@ -410,17 +529,16 @@ static inline size_t sb_ring_read_n(struct sb_ring_consumer *c, uint32_t type, v
             read += size;
             continue;
         }
-        if (rtype != type || rlen != len)
+        if (rtype != type || mark != want)
             break;
-        memcpy(out + done * len, rec->payload, len);
+        memcpy(out + done * len, data + (read & mask) + SB_RING_HEADER_BYTES, len);
         read += size;
         done++;
     }
     c->read = read;
-    c->tail_cache = tail;
     if (read != c->released) {
         /* Release pairs with the producer's acquire load of head. */
-        atomic_store_explicit(&shared->head, read, memory_order_release);
+        atomic_store_explicit(&c->shared->head, read, memory_order_release);
         c->released = read;
     }
     return done;

@@ -112,14 +112,14 @@ void sb_shard_run_handlers(struct sb_shard *s, const struct sb_partition *part,
 static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec,
                         struct sb_producer_link *link)
 {
-    if (rec->type == SB_WIRE_TASK && !link && rec->length == sizeof(struct sb_wire_task)) {
+    if (rec->type == SB_WIRE_TASK && !link && sb_ring_record_length(rec) == sizeof(struct sb_wire_task)) {
         struct sb_wire_task task;
         memcpy(&task, rec->payload, sizeof(task));
         task.fn(s, task.arg);
         return 0;
     }
     const struct sb_wire_event *ev = (const struct sb_wire_event *)rec->payload;
-    if (rec->type != SB_WIRE_EVENT || !sb_wire_event_valid(ev, rec->length)) {
+    if (rec->type != SB_WIRE_EVENT || !sb_wire_event_valid(ev, sb_ring_record_length(rec))) {
         s->corrupt_records++;
         return 0;
     }

@@ -48,7 +48,7 @@ static void test_empty(void)
     CHECK(sb_ring_peek(&f.c, NULL) == NULL);
     sb_ring_commit(&f.p);
     const struct sb_ring_record *rec = sb_ring_peek(&f.c, NULL);
-    CHECK(rec && rec->length == 10 && rec->type == 1);
+    CHECK(rec && sb_ring_record_length(rec) == 10 && rec->type == 1);
     free(f.mem);
 }
 
@@ -56,32 +56,38 @@ static void test_full(void)
 {
     struct ring_fixture f;
     fixture_init(&f, 4096);
-    /* 56-byte payloads take 64 bytes each: exactly 64 fit. */
     unsigned char buf[56];
-    for (int i = 0; i < 64; i++) {
+    /* The ring holds capacity - 8 bytes: a commit keeps the mark after its records (8 bytes)
+     * zeroed, in released space. 63 records of 64 bytes, then one of 56, fill 4088. */
+    for (int i = 0; i < 63; i++) {
         memset(buf, i, sizeof(buf));
         put(&f, 7, buf, sizeof(buf));
     }
+    memset(buf, 63, sizeof(buf));
+    put(&f, 7, buf, 48);
     CHECK(sb_ring_claim(&f.p, 1, 7) == NULL);
     CHECK(sb_ring_claim(&f.p, 0, 7) == NULL);
-    CHECK_EQ(sb_ring_unreleased_bytes(&f.p), 4096);
+    CHECK_EQ(sb_ring_unreleased_bytes(&f.p), 4088);
     /* Reading without releasing frees nothing. */
     const struct sb_ring_record *rec = sb_ring_peek(&f.c, NULL);
     CHECK(rec && rec->payload[0] == 0);
     sb_ring_advance(&f.c, rec);
     CHECK(sb_ring_claim(&f.p, 1, 7) == NULL);
     sb_ring_release(&f.c);
-    CHECK(sb_ring_claim(&f.p, 56, 7) != NULL);
-    sb_ring_commit(&f.p);
+    /* 64 bytes released, 8 were free: 8 bytes of padding up to the end of the data area, then
+     * a 56-byte record at the start, and nothing more. */
+    memset(buf, 64, sizeof(buf));
+    put(&f, 7, buf, 48);
+    CHECK(sb_ring_claim(&f.p, 0, 7) == NULL);
     for (int i = 1; i <= 64; i++) {
         rec = sb_ring_peek(&f.c, NULL);
         CHECK(rec);
-        CHECK_EQ(rec->length, 56);
-        if (i < 64)
-            CHECK_EQ(rec->payload[55], i);
+        CHECK_EQ(sb_ring_record_length(rec), i >= 63 ? 48 : 56);
+        CHECK_EQ(rec->payload[47], i);
         sb_ring_advance(&f.c, rec);
     }
     CHECK(sb_ring_peek(&f.c, NULL) == NULL);
+    CHECK(sb_ring_is_empty_seq_cst(&f.c));
     sb_ring_release(&f.c);
     CHECK_EQ(sb_ring_unreleased_bytes(&f.p), 0);
     free(f.mem);
@@ -110,7 +116,7 @@ static void test_wrap_with_padding(void)
     const struct sb_ring_record *rec = sb_ring_peek(&f.c, NULL);
     CHECK(rec);
     CHECK_EQ(rec->type, 2);
-    CHECK_EQ(rec->length, 1500);
+    CHECK_EQ(sb_ring_record_length(rec), 1500);
     CHECK((const unsigned char *)rec == f.c.data); /* placed at the start */
     CHECK_MEM(rec->payload, buf, 1500);
     sb_ring_advance(&f.c, rec);
@@ -135,14 +141,15 @@ static void test_largest_record(void)
     for (int round = 0; round < 40; round++) {
         size_t small = 8 + (size_t)round * 200 % 3000;
         put(&f, 1, big, small);
+        const struct sb_ring_record *rec = sb_ring_peek(&f.c, NULL);
+        CHECK(rec && sb_ring_record_length(rec) == small);
+        sb_ring_advance(&f.c, rec);
+        sb_ring_release(&f.c);
         for (size_t i = 0; i < max; i++)
             big[i] = (unsigned char)(i + (size_t)round);
         put(&f, 3, big, max);
-        const struct sb_ring_record *rec = sb_ring_peek(&f.c, NULL);
-        CHECK(rec && rec->length == small);
-        sb_ring_advance(&f.c, rec);
         rec = sb_ring_peek(&f.c, NULL);
-        CHECK(rec && rec->length == max && rec->type == 3);
+        CHECK(rec && sb_ring_record_length(rec) == max && rec->type == 3);
         CHECK_MEM(rec->payload, big, max);
         sb_ring_advance(&f.c, rec);
         sb_ring_release(&f.c);
@@ -189,7 +196,7 @@ static void test_validation(void)
     CHECK_EQ(sb_ring_format(f.mem, f.bytes - 1, 4096), -EINVAL);
     CHECK_EQ(sb_ring_format((char *)f.mem + 8, f.bytes, 4096), -EINVAL);
     CHECK_EQ(sb_ring_producer_attach(&p, f.mem, f.bytes - 1), -EINVAL);
-    f.p.shared->version = 2;
+    f.p.shared->version = 1; /* version 1 published through tail */
     CHECK_EQ(sb_ring_producer_attach(&p, f.mem, f.bytes), -EPROTO);
     f.p.shared->version = SB_RING_VERSION;
     f.p.shared->magic = 0;
@@ -197,27 +204,90 @@ static void test_validation(void)
     free(f.mem);
 }
 
-/* A length written by a misbehaving peer (shared memory) is caught, never followed. */
-static void test_corrupt_length(void)
+/* A mark written by a misbehaving peer (shared memory) is caught, never followed. */
+static void set_mark(struct sb_ring_record *rec, uint32_t mark)
+{
+    /* Relaxed: one thread plays both sides here. */
+    atomic_store_explicit(&rec->mark, mark, memory_order_relaxed);
+}
+
+static void test_corrupt_mark(void)
 {
     struct ring_fixture f;
     fixture_init(&f, 4096);
-    struct sb_ring_record *rec = sb_ring_claim(&f.p, 16, 1);
-    CHECK(rec);
+    CHECK(sb_ring_claim(&f.p, 16, 1));
     sb_ring_commit(&f.p);
-    rec = (struct sb_ring_record *)f.p.data;
-    rec->length = 100000;
+    struct sb_ring_record *rec = (struct sb_ring_record *)f.p.data;
     bool corrupt = false;
+    unsigned char out[16];
+    /* A length larger than any claim. */
+    set_mark(rec, SB_RING_MARK_COMMITTED | 100000);
     CHECK(sb_ring_peek(&f.c, &corrupt) == NULL);
     CHECK(corrupt);
-    /* A tail beyond what the ring can hold is caught too. */
-    rec->length = 16;
-    /* Relaxed: one thread plays both sides here. */
-    atomic_store_explicit(&f.p.shared->tail, 1u << 20, memory_order_relaxed);
     corrupt = false;
-    f.c.tail_cache = f.c.read;
+    CHECK_EQ(sb_ring_read_n(&f.c, 1, out, 16, 1, &corrupt), 0);
+    CHECK(corrupt);
+    /* A non-zero mark without the committed bit. */
+    set_mark(rec, 16);
+    corrupt = false;
     CHECK(sb_ring_peek(&f.c, &corrupt) == NULL);
     CHECK(corrupt);
+    /* A padding record that does not end at the end of the data area (a chain of paddings
+     * could otherwise keep the consumer going round). */
+    set_mark(rec, SB_RING_MARK_COMMITTED | 16);
+    rec->type = SB_RING_TYPE_PADDING;
+    corrupt = false;
+    CHECK(sb_ring_peek(&f.c, &corrupt) == NULL);
+    CHECK(corrupt);
+    /* A record that would run past the end of the data area. */
+    rec->type = 1;
+    set_mark(rec, SB_RING_MARK_COMMITTED | 16);
+    f.c.read = 4096 - 16;
+    set_mark((struct sb_ring_record *)(f.p.data + 4096 - 16), SB_RING_MARK_COMMITTED | 16);
+    corrupt = false;
+    CHECK(sb_ring_peek(&f.c, &corrupt) == NULL);
+    CHECK(corrupt);
+    /* Restored, the record reads normally. */
+    f.c.read = 0;
+    corrupt = false;
+    const struct sb_ring_record *ok = sb_ring_peek(&f.c, &corrupt);
+    CHECK(ok && !corrupt && sb_ring_record_length(ok) == 16);
+    free(f.mem);
+}
+
+/* Several claims under one commit: the consumer sees none until the commit, then all, in
+ * order; the mark after them reads as empty even though an earlier lap left data there. */
+static void test_batch_commit_over_old_lap(void)
+{
+    struct ring_fixture f;
+    fixture_init(&f, 4096);
+    unsigned char buf[40];
+    /* Lap 1: fill the ring with 40-byte records (48 bytes each) and consume them. */
+    for (uint64_t done = 0; done < 4096 * 3;) {
+        memset(buf, (int)(done / 48), sizeof(buf));
+        put(&f, 5, buf, sizeof(buf));
+        const struct sb_ring_record *rec = sb_ring_peek(&f.c, NULL);
+        CHECK(rec && rec->payload[0] == (unsigned char)(done / 48));
+        sb_ring_advance(&f.c, rec);
+        sb_ring_release(&f.c);
+        done += 48;
+    }
+    /* Now three records of other sizes under one commit, over bytes of the old laps. */
+    for (int k = 0; k < 3; k++) {
+        unsigned char *dst = sb_ring_claim(&f.p, 8 + (size_t)k * 8, (uint32_t)(10 + k));
+        CHECK(dst);
+        memset(dst, 'a' + k, 8 + (size_t)k * 8);
+        CHECK(sb_ring_peek(&f.c, NULL) == NULL);
+    }
+    sb_ring_commit(&f.p);
+    for (int k = 0; k < 3; k++) {
+        const struct sb_ring_record *rec = sb_ring_peek(&f.c, NULL);
+        CHECK(rec && rec->type == (uint32_t)(10 + k));
+        CHECK_EQ(sb_ring_record_length(rec), 8 + (uint32_t)k * 8);
+        CHECK(rec->payload[0] == 'a' + k);
+        sb_ring_advance(&f.c, rec);
+    }
+    CHECK(sb_ring_peek(&f.c, NULL) == NULL);
     free(f.mem);
 }
 
@@ -229,7 +299,8 @@ int main(void)
     test_largest_record();
     test_claim_then_abort();
     test_validation();
-    test_corrupt_length();
+    test_corrupt_mark();
+    test_batch_commit_over_old_lap();
     printf("test_ring: all passed\n");
     return 0;
 }

@@ -93,9 +93,9 @@ int main(int argc, char **argv)
             continue;
         }
         size_t len = record_len(seq);
-        if (rec->length != len || rec->type != (seq & 0xffff)) {
+        if (sb_ring_record_length(rec) != len || rec->type != (seq & 0xffff)) {
             fprintf(stderr, "record %llu: length %u type %u, want %zu %llu\n",
-                    (unsigned long long)seq, rec->length, rec->type, len,
+                    (unsigned long long)seq, sb_ring_record_length(rec), rec->type, len,
                     (unsigned long long)(seq & 0xffff));
             return 1;
         }

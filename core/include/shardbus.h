@@ -94,11 +94,12 @@ struct sb_config {
     sb_log_fn log_fn;
     void *log_ctx;
     /** Capacity in bytes of each SPSC ring (producer->shard, shard->shard, shard->consumer).
-     *  A power of two, at least 4 KiB. Default 1 MiB. */
+     *  A power of two, at least 4 KiB and at most 2 GiB. Default 1 MiB. */
     size_t ring_bytes;
     /** Bytes of the most recent events each partition keeps in memory: the window a consumer
      *  can start from with SB_OFFSET_BEGINNING or an absolute offset in a memory-only bus, and
-     *  how far a slow consumer may fall behind before producers see -EAGAIN. Default 1 MiB. */
+     *  how far a slow consumer may fall behind before producers see -EAGAIN. At least 4 KiB,
+     *  at most 2 GiB (rounded up to a power of two). Default 1 MiB. */
     size_t partition_memory_bytes;
     /** Largest key_len + value_len accepted by sb_publish(); larger gives -EMSGSIZE. Default
      *  and maximum: the smaller of ring_bytes / 4 and partition_memory_bytes / 4. */
@@ -120,7 +121,7 @@ SB_API void sb_config_init(struct sb_config *cfg);
  * @cfg: the configuration (copied; the caller may free it afterwards, cfg->cpus too).
  * @out: receives the bus on success.
  * Returns 0, or:
- *   -EINVAL     a field out of range (ring_bytes not a power of two or below 4 KiB, a CPU number
+ *   -EINVAL     a field out of range (ring_bytes not a power of two or outside 4 KiB..2 GiB, a CPU number
  *               outside this process's affinity mask, max_event_bytes over its maximum)
  *   -EBUSY      another bus (or server) has data_dir open
  *   -EBADMSG    data_dir holds corruption recovery must not silently drop (log_fn says where)

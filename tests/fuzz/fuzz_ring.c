@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const struct sb_ring_record *rec;
     for (int i = 0; i < 1024 && (rec = sb_ring_peek(&c, &corrupt)); i++) {
         volatile unsigned char sink = 0;
-        for (uint32_t k = 0; k < rec->length; k++)
+        for (uint32_t k = 0; k < sb_ring_record_length(rec); k++)
             sink ^= rec->payload[k];
         (void)sink;
         sb_ring_advance(&c, rec);
@@ -54,16 +54,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 size_t fuzz_seed(unsigned char *buf, size_t cap)
 {
-    /* head 0, tail 32: one record of 8 bytes and one of 12. */
+    /* head 0, tail 40: one record of 8 bytes and one of 12 (committed marks), then a zero
+     * mark. */
     if (cap < 16 + 48)
         return 0;
     memset(buf, 0, 16 + 48);
     uint64_t tail = 40;
     memcpy(buf + 8, &tail, 8);
-    uint32_t len = 8, type = 1;
+    uint32_t len = SB_RING_MARK_COMMITTED | 8, type = 1;
     memcpy(buf + 16, &len, 4);
     memcpy(buf + 20, &type, 4);
-    len = 12;
+    len = SB_RING_MARK_COMMITTED | 12;
     memcpy(buf + 32, &len, 4);
     memcpy(buf + 36, &type, 4);
     return 16 + 48;
