@@ -231,7 +231,8 @@ static int consumer_take(struct sb_consumer *c, struct sb_event *events, int max
         while (n < max && (rec = sb_ring_peek(&link->r, NULL))) {
             const struct sb_stored_event *st = (const struct sb_stored_event *)rec->payload;
             sb_ring_advance(&link->r, rec);
-            if (rec->type != SB_WIRE_DELIVERY || !sb_stored_event_valid(st, sb_ring_record_length(rec)))
+            if (rec->type != SB_WIRE_DELIVERY ||
+                !sb_stored_event_valid(st, sb_ring_record_length(rec)))
                 continue; /* cannot happen in-process; never hand out unchecked bytes */
             struct sb_event *ev = &events[n++];
             ev->topic = c->topic->name;

@@ -111,8 +111,7 @@ struct sb_ring_consumer {
  */
 static inline uint32_t sb_ring_record_length(const struct sb_ring_record *rec)
 {
-    return atomic_load_explicit(&rec->mark, memory_order_relaxed) &
-           ~SB_RING_MARK_COMMITTED;
+    return atomic_load_explicit(&rec->mark, memory_order_relaxed) & ~SB_RING_MARK_COMMITTED;
 }
 
 /** sb_ring_occupancy - bytes committed and not yet released in the ring, as seen now. Any
@@ -133,7 +132,8 @@ static inline size_t sb_ring_memory_size(uint64_t capacity)
 /** Bytes a record of @len payload bytes occupies in the ring. */
 static inline uint64_t sb_ring_record_size(size_t len)
 {
-    return ((uint64_t)len + SB_RING_HEADER_BYTES + SB_RING_ALIGN - 1) & ~(uint64_t)(SB_RING_ALIGN - 1);
+    return ((uint64_t)len + SB_RING_HEADER_BYTES + SB_RING_ALIGN - 1) &
+           ~(uint64_t)(SB_RING_ALIGN - 1);
 }
 
 /** Largest payload a ring of @capacity can always accept once drained (half the ring less a
@@ -240,8 +240,7 @@ static inline struct sb_ring_record *sb_ring_commit_prepare_(struct sb_ring_prod
 {
     /* Relaxed: published by the release (or seq_cst) store of the first mark below, which the
      * consumer's acquire load pairs with; the space is free (sb_ring_claim() kept it so). */
-    atomic_store_explicit(&sb_ring_producer_record_(p, p->claimed)->mark, 0u,
-                          memory_order_relaxed);
+    atomic_store_explicit(&sb_ring_producer_record_(p, p->claimed)->mark, 0u, memory_order_relaxed);
     return sb_ring_producer_record_(p, p->committed);
 }
 
@@ -306,9 +305,8 @@ static inline uint64_t sb_ring_unreleased_bytes(struct sb_ring_producer *p)
  * claim, a padding record that does not end exactly at the end of the data area) returns
  * UINT32_MAX; only a peer scribbling on shared memory can cause one.
  */
-static inline uint32_t sb_ring_check_mark_(const unsigned char *data, uint64_t mask,
-                                           uint64_t read, uint64_t *size, uint32_t *type,
-                                           memory_order order)
+static inline uint32_t sb_ring_check_mark_(const unsigned char *data, uint64_t mask, uint64_t read,
+                                           uint64_t *size, uint32_t *type, memory_order order)
 {
     const uint64_t pos = read & mask;
     const struct sb_ring_record *rec = (const struct sb_ring_record *)(data + pos);
@@ -321,8 +319,7 @@ static inline uint32_t sb_ring_check_mark_(const unsigned char *data, uint64_t m
     *size = sb_ring_record_size(len);
     *type = rec->type;
     if (!(mark & SB_RING_MARK_COMMITTED) || len > sb_ring_max_payload(mask + 1) ||
-        pos + *size > mask + 1 ||
-        (*type == SB_RING_TYPE_PADDING && pos + *size != mask + 1))
+        pos + *size > mask + 1 || (*type == SB_RING_TYPE_PADDING && pos + *size != mask + 1))
         return UINT32_MAX;
     return mark;
 }

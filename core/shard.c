@@ -112,7 +112,8 @@ void sb_shard_run_handlers(struct sb_shard *s, const struct sb_partition *part,
 static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec,
                         struct sb_producer_link *link)
 {
-    if (rec->type == SB_WIRE_TASK && !link && sb_ring_record_length(rec) == sizeof(struct sb_wire_task)) {
+    if (rec->type == SB_WIRE_TASK && !link &&
+        sb_ring_record_length(rec) == sizeof(struct sb_wire_task)) {
         struct sb_wire_task task;
         memcpy(&task, rec->payload, sizeof(task));
         task.fn(s, task.arg);
