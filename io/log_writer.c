@@ -28,8 +28,12 @@ static int ring_setup(struct sb_log_writer *w, bool sqpoll)
         return io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
     }
     /* Only this thread submits, and completions run when it asks for them: fewer interrupts
-     * of the shard. Older kernels refuse the flags; then go without. */
-    p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+     * of the shard. TASKRUN_FLAG: the kernel raises IORING_SQ_TASKRUN in the SQ ring when
+     * completions wait to be run, so the shard's loop enters the kernel only then (see
+     * get_events()) instead of once per turn. Older kernels refuse the flags; then go
+     * without. */
+    p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+               IORING_SETUP_TASKRUN_FLAG;
     int rc = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
     if (rc == -EINVAL) {
         memset(&p, 0, sizeof(p));
@@ -279,6 +283,19 @@ static void keep_foreign(struct sb_log_writer *w, const struct io_uring_cqe *cqe
     w->foreign[w->foreign_count++] = *cqe; /* the 16-byte form: the ring has no CQE32 */
 }
 
+/*
+ * Run the completions waiting in the kernel (DEFER_TASKRUN posts them only when we ask). With
+ * IORING_SETUP_TASKRUN_FLAG the system call is made only when the kernel says some are waiting;
+ * without it (older kernels, SQPOLL), always.
+ */
+static void get_events(struct sb_log_writer *w)
+{
+    if ((w->ring.flags & IORING_SETUP_TASKRUN_FLAG) &&
+        !(IO_URING_READ_ONCE(*w->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)))
+        return;
+    io_uring_get_events(&w->ring);
+}
+
 static int process_cqes(struct sb_log_writer *w)
 {
     struct io_uring_cqe *cqe;
@@ -354,7 +371,7 @@ int sb_log_writer_poll(struct sb_log_writer *w)
     if (!w->in_flight)
         return -EINVAL;
     /* With DEFER_TASKRUN completions are posted only when we enter the kernel for them. */
-    io_uring_get_events(&w->ring);
+    get_events(w);
     int rc = process_cqes(w);
     if (!rc)
         rc = flush_sq(w);
@@ -383,7 +400,7 @@ int sb_log_writer_reap(struct sb_log_writer *w)
     /* A group in flight is pushed forward (its syncs queued) but completed only by
      * sb_log_writer_poll(), which its owner calls. */
     int rc = flush_sq(w);
-    io_uring_get_events(&w->ring);
+    get_events(w);
     if (!rc)
         rc = process_cqes(w);
     if (!rc)
