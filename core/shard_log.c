@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acks.h"
 #include "bus.h"
 #include "report.h"
 #include "varint.h"
@@ -50,6 +51,7 @@ static void group_reset(struct sb_group *g)
     g->used = 0;
     g->batch_count = 0;
     g->link_count = 0;
+    g->ack_count = 0;
     g->derived = 0;
     g->events = 0;
 }
@@ -85,6 +87,7 @@ void sb_shard_log_destroy(struct sb_shard *s)
     for (int i = 0; i < 2; i++) {
         free(s->groups[i].batches);
         free(s->groups[i].links);
+        free(s->groups[i].acks);
     }
     free(s->open_parts);
     free(s->retired_slots);
@@ -134,7 +137,8 @@ static int batch_seal(struct sb_shard *s, struct sb_partition *part)
     if (group_reserve_batch(g))
         return -ENOMEM;
     g->batches[g->batch_count++] = (struct sb_sealed_batch){
-        .part = part, .buf = b->buf, .len = (uint32_t)len, .count = b->count, .fd = -1};
+        .part = part, .buf = b->buf, .len = (uint32_t)len, .count = b->count, .fd = -1,
+        .first_seq = part->batch_first_seq};
     part->batch_open = false;
     return 0;
 }
@@ -161,6 +165,7 @@ static int batch_start(struct sb_shard *s, struct sb_partition *part, size_t nee
     sb_batch_begin(&part->batch, g->arena + g->used, room);
     g->used += room;
     part->batch_open = true;
+    part->batch_first_seq = part->append_seq;
     s->open_parts[s->open_count++] = part;
     return 0;
 }
@@ -189,6 +194,28 @@ static int share_add(struct sb_group *g, struct sb_producer_link *link)
     return 0;
 }
 
+/* For an event of @link (with an ack callback) to @part: does it continue the group's last
+ * acknowledgement run, or need a new one (room in the list and a record promised)? 0, or
+ * -EAGAIN with nothing changed. */
+static int ack_run_prepare(struct sb_group *g, struct sb_partition *part,
+                           struct sb_producer_link *link, bool *extend)
+{
+    struct sb_ack_run *last = g->ack_count ? &g->acks[g->ack_count - 1] : NULL;
+    *extend = last && last->part == part && last->link == link &&
+              last->seq + last->count == part->append_seq;
+    if (*extend)
+        return 0;
+    if (g->ack_count == g->ack_cap) {
+        size_t cap = g->ack_cap ? g->ack_cap * 2 : 16;
+        struct sb_ack_run *na = realloc(g->acks, cap * sizeof(*na));
+        if (!na)
+            return -EAGAIN;
+        g->acks = na;
+        g->ack_cap = cap;
+    }
+    return sb_link_ack_room(link) ? 0 : -EAGAIN;
+}
+
 int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
                         const struct sb_wire_event *ev, struct sb_producer_link *link)
 {
@@ -204,6 +231,9 @@ int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
         g->links = nl;
         g->link_cap = cap;
     }
+    bool acks = sb_link_has_acks(link), extend = false;
+    if (acks && ack_run_prepare(g, part, link, &extend))
+        return -EAGAIN;
     if (!part->batch_open ||
         sb_batch_add(&part->batch, s->now_ms, key, ev->key_len, value, ev->value_len) != 0) {
         if (part->batch_open && batch_seal(s, part))
@@ -213,6 +243,17 @@ int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
         if (sb_batch_add(&part->batch, s->now_ms, key, ev->key_len, value, ev->value_len))
             return -EAGAIN; /* cannot happen: the batch was sized for the record */
     }
+    if (acks) {
+        /* A batch started above does not change this group's last run (the same partition's
+         * append_seq continues across its batches). */
+        if (extend) {
+            g->acks[g->ack_count - 1].count++;
+        } else {
+            g->acks[g->ack_count++] = (struct sb_ack_run){part, link, part->append_seq, 1};
+            link->ack_owed++; /* sb_link_ack_room() said yes above */
+        }
+    }
+    part->append_seq++;
     g->events++;
     if (link) {
         share_add(g, link);
@@ -241,7 +282,8 @@ int sb_shard_log_append_batch(struct sb_shard *s, struct sb_partition *part, con
     g->used += len;
     g->batches[g->batch_count++] = (struct sb_sealed_batch){
         .part = part, .buf = dst, .len = len, .count = count, .fd = -1, .done = done,
-        .done_arg = arg};
+        .done_arg = arg, .first_seq = part->append_seq};
+    part->append_seq += (uint64_t)count;
     g->events += (uint64_t)count;
     return 0;
 }
@@ -417,6 +459,41 @@ static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
     }
 }
 
+/*
+ * Write each acknowledgement run of @g into its producer's ack ring (visible once
+ * commit_acks() runs): the offsets of its events, or @error. A partition's records in one
+ * group have consecutive offsets from its first batch's base offset, in append order, so an
+ * event's offset is that base plus its distance (in append_seq) from the batch's first record.
+ */
+static void write_acks(struct sb_shard *s, struct sb_group *g, int error)
+{
+    if (!g->ack_count)
+        return;
+    uint64_t stamp = ++s->group_stamp;
+    for (size_t i = 0; i < g->batch_count; i++) {
+        struct sb_partition *part = g->batches[i].part;
+        if (part->ack_stamp != stamp) {
+            part->ack_stamp = stamp;
+            part->ack_base_offset = g->batches[i].base_offset;
+            part->ack_base_seq = g->batches[i].first_seq;
+        }
+    }
+    for (size_t i = 0; i < g->ack_count; i++) {
+        const struct sb_ack_run *r = &g->acks[i];
+        int64_t offset = r->part->ack_base_offset + (int64_t)(r->seq - r->part->ack_base_seq);
+        sb_link_ack(r->link, r->part->topic->id, r->part->index, offset, r->count, error, true);
+    }
+}
+
+/* After settle_links(): a producer that reads a record also sees the counters that include it
+ * (the ring's release commit pairs with the producer's acquire in sb_ring_peek()). */
+static void commit_acks(struct sb_group *g)
+{
+    for (size_t i = 0; i < g->link_count; i++)
+        if (sb_link_has_acks(g->links[i].link))
+            sb_link_ack_commit(g->links[i].link);
+}
+
 static void settle_links(struct sb_group *g, int error)
 {
     for (size_t i = 0; i < g->link_count; i++) {
@@ -461,7 +538,9 @@ static void group_fail(struct sb_shard *s, struct sb_group *g, int error)
                  "shard %u: log write failed (%s): %" PRIu64
                  " events not acknowledged, their producers are told",
                  s->id, strerror(-error), g->events);
+    write_acks(s, g, error);
     settle_links(g, error);
+    commit_acks(g);
     for (size_t i = 0; i < g->batch_count; i++)
         if (g->batches[i].done)
             g->batches[i].done(s, g->batches[i].done_arg, error, -1);
@@ -499,7 +578,9 @@ static void group_complete(struct sb_shard *s)
             sb_plog_commit(b->part->plog, &info, b->position);
         }
         /* Acknowledge first: handlers may take a while, producers should not wait for them. */
+        write_acks(s, g, 0);
         settle_links(g, 0);
+        commit_acks(g);
         for (size_t i = 0; i < g->batch_count; i++)
             if (g->batches[i].done)
                 g->batches[i].done(s, g->batches[i].done_arg, 0, g->batches[i].base_offset);
