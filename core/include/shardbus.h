@@ -189,10 +189,16 @@ SB_API int sb_topic_list(struct sb_bus *bus, struct sb_topic_info *out, int max)
  * sb_topic_delete - delete topic @name and, with a data_dir, its partitions' logs on disk.
  * Events of it still on their way to a shard are dropped (their producers count them as
  * failed with -ENOENT); a topic of the same name may be created afterwards (it starts empty).
+ * With a data_dir the deletion is crash-safe: the partition folders are renamed to
+ * "<topic>-<p>.deleted" and synced, then the topics file is rewritten without the topic (the
+ * commit point), then the folders are removed; a crash before the commit point brings the
+ * topic back whole at the next sb_bus_open(), a crash after it removes what is left.
  * Returns 0, -ENOENT (no such topic), -EBUSY (a consumer is subscribed to it or a handler is
- * registered on it), -EINVAL, or a negative errno from rewriting the topics file. Any thread
- * but a shard's (-EDEADLK); blocks until every shard let go of the topic and its files are
- * gone.
+ * registered on it), -EINVAL, or a negative errno from syncing the data dir or rewriting the
+ * topics file (the topic is gone from this bus, but its logs are kept and the next
+ * sb_bus_open() restores it) or from removing the folders (the next open removes them). Any
+ * thread but a shard's (-EDEADLK); blocks until every shard let go of the topic and its files
+ * are gone.
  */
 SB_API int sb_topic_delete(struct sb_bus *bus, const char *name);
 
