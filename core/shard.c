@@ -369,6 +369,7 @@ static bool flush_outboxes(struct sb_shard *s)
 static bool deliver(struct sb_shard *s)
 {
     s->disk_read_completed = false; /* a cursor blocked on its consumer is woken by it instead */
+    s->disk_retry_ms = 0;           /* cursors waiting to retry a failed read note it again */
     bool work = false;
     for (uint32_t i = 0; i < s->sub_count; i++) {
         struct sb_subscription *sub = s->subs[i];

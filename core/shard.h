@@ -89,6 +89,13 @@ struct sb_cursor {
     bool read_pending;             /* a read into the chunk is in flight */
     bool read_done;                /* its completion (read_result) is not handled yet */
     int read_result;               /* bytes read, or -errno */
+    uint32_t read_len;             /* bytes the read in flight asked for */
+    /* The batch at disk_position could not be served (a read error, a short read, a bad
+     * batch): reported once through log_fn, then tried again at growing intervals (never
+     * skipped). disk_retry_at_ms 0: no failure. */
+    int64_t disk_retry_at_ms;
+    uint32_t disk_retry_delay_ms;
+    uint32_t disk_failures;        /* failures in a row at this position */
     struct sb_shard *shard;        /* for the completion */
     struct sb_log_io_cb read_cb;
 };
@@ -239,6 +246,7 @@ struct sb_shard {
     int start_result;                    /* the shard thread's set-up result */
     uint32_t disk_reads_pending;         /* consumers' disk reads in flight */
     bool disk_read_completed;            /* one completed since deliver() last ran */
+    int64_t disk_retry_ms;               /* earliest retry of a failed disk read, 0 none */
     const struct sb_shard_service *service; /* NULL, or set on the shard's thread */
     _Atomic int started;                 /* 1 once start_result is set (release/acquire) */
 

@@ -667,8 +667,11 @@ bool sb_shard_log_pending(const struct sb_shard *s)
 int64_t sb_shard_log_park_timeout_ns(const struct sb_shard *s)
 {
     /* Wake for the next retention check (once a second: retention by age must also run on an
-     * idle bus) or the next interval sync, whichever comes first. */
+     * idle bus), the next interval sync or a consumer's next try of a failed disk read,
+     * whichever comes first. */
     int64_t ms = 1000 - (s->now_ms - s->last_retention_ms);
+    if (s->disk_retry_ms && s->disk_retry_ms - s->now_ms < ms)
+        ms = s->disk_retry_ms - s->now_ms;
     if (s->bus->cfg.durability == SB_DURABILITY_INTERVAL && s->unsynced_count) {
         int64_t sync_ms = (int64_t)s->bus->cfg.fsync_interval_ms - (s->now_ms - s->last_sync_ms);
         if (sync_ms < ms)
@@ -728,34 +731,80 @@ static void cursor_read_done(void *ctx, int res)
     cur->shard->disk_read_completed = true; /* deliver() runs before the shard may sleep */
 }
 
-static void report_unservable(struct sb_shard *s, struct sb_cursor *cur,
-                              const struct sb_segment *seg, const char *why)
+/* Delays between tries of a disk read that failed: doubling from the first to the last. */
+#define DISK_RETRY_FIRST_MS 10u
+#define DISK_RETRY_MAX_MS 5000u
+
+/*
+ * The batch at cur->disk_position could not be served (@error, @why says how): report it once
+ * (topic, partition, segment file, byte position), then try again after a delay that doubles
+ * up to DISK_RETRY_MAX_MS. The cursor stays where it is: nothing is skipped. Returns @error.
+ */
+static int disk_failed(struct sb_shard *s, struct sb_cursor *cur, const struct sb_segment *seg,
+                       int error, const char *why)
 {
-    char name[64];
-    sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
-    shard_report(s, SB_LOG_ERROR,
-                 "%s partition %u: %s/%s: cannot serve the batch at byte %" PRIu64 ": %s",
-                 cur->partition->topic->name, cur->partition->index, cur->partition->plog->dir,
-                 name, cur->disk_position, why);
+    if (cur->disk_failures++ == 0) {
+        char name[64];
+        sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
+        shard_report(s, SB_LOG_ERROR,
+                     "%s partition %u: %s/%s: cannot serve the batch at byte %" PRIu64
+                     " to a consumer: %s; retrying at growing intervals (up to %u ms), reported "
+                     "once",
+                     cur->partition->topic->name, cur->partition->index,
+                     cur->partition->plog->dir, name, cur->disk_position, why,
+                     DISK_RETRY_MAX_MS);
+        cur->disk_retry_delay_ms = DISK_RETRY_FIRST_MS;
+    } else if (cur->disk_retry_delay_ms < DISK_RETRY_MAX_MS) {
+        cur->disk_retry_delay_ms *= 2;
+        if (cur->disk_retry_delay_ms > DISK_RETRY_MAX_MS)
+            cur->disk_retry_delay_ms = DISK_RETRY_MAX_MS;
+    }
+    cur->chunk_len = 0; /* the next try reads the disk again */
+    cur->disk_retry_at_ms = s->now_ms + cur->disk_retry_delay_ms;
+    if (!s->disk_retry_ms || cur->disk_retry_at_ms < s->disk_retry_ms)
+        s->disk_retry_ms = cur->disk_retry_at_ms;
+    return error;
+}
+
+/* The batch at cur->disk_position was served after failures: say so once, forget them. */
+static void disk_recovered(struct sb_shard *s, struct sb_cursor *cur)
+{
+    if (!cur->disk_failures)
+        return;
+    shard_report(s, SB_LOG_INFO,
+                 "%s partition %u: the batch at byte %" PRIu64 " is served again after %u "
+                 "failed tries",
+                 cur->partition->topic->name, cur->partition->index, cur->disk_position,
+                 cur->disk_failures);
+    cur->disk_failures = 0;
+    cur->disk_retry_at_ms = 0;
+    cur->disk_retry_delay_ms = 0;
 }
 
 /*
  * Make the batch at cur->disk_position ready for delivery: from the chunk read last when it
  * is there whole, else start a read of the next chunk. Returns 1 (ready: disk_batch_len and
- * disk_iter set), 0 (a read is in flight: come back later), or -EBADMSG / -EIO / -ENOMEM.
+ * disk_iter set), 0 (a read is in flight, or a failed one waits for its next try: come back
+ * later), or -EBADMSG / -EIO / -ENOMEM (reported once by disk_failed(), tried again later).
  */
 static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const struct sb_segment *seg)
 {
     if (cur->read_pending)
         return 0;
+    bool fresh = false; /* the chunk was just read, at disk_position */
     if (cur->read_done) {
         cur->read_done = false;
         if (cur->read_result < 0) {
             cur->chunk_len = 0;
-            report_unservable(s, cur, seg, strerror(-cur->read_result));
-            return -EIO;
+            return disk_failed(s, cur, seg, -EIO, strerror(-cur->read_result));
         }
         cur->chunk_len = (uint32_t)cur->read_result;
+        fresh = true;
+    } else if (cur->disk_retry_at_ms && s->now_ms < cur->disk_retry_at_ms) {
+        /* Not yet: the shard's park timeout brings it back (sb_shard_log_park_timeout_ns()). */
+        if (!s->disk_retry_ms || cur->disk_retry_at_ms < s->disk_retry_ms)
+            s->disk_retry_ms = cur->disk_retry_at_ms;
+        return 0;
     }
     uint32_t need = 0;
     uint64_t chunk_end = cur->chunk_position + cur->chunk_len;
@@ -764,24 +813,28 @@ static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
         cur->disk_position + SB_BATCH_HEADER_BYTES <= chunk_end) {
         const unsigned char *p = cur->disk_batch + (cur->disk_position - cur->chunk_position);
         uint32_t total = sb_be32_get(p + SB_BATCH_LENGTH_OFFSET) + SB_BATCH_LOG_OVERHEAD;
-        if (total < SB_BATCH_HEADER_BYTES || cur->disk_position + total > seg->size) {
-            report_unservable(s, cur, seg, "batch length outside the segment");
-            return -EBADMSG;
-        }
+        if (total < SB_BATCH_HEADER_BYTES || cur->disk_position + total > seg->size)
+            return disk_failed(s, cur, seg, -EBADMSG, "batch length outside the segment");
         if (cur->disk_position + total <= chunk_end) {
             struct sb_batch_info info;
             const char *why = NULL;
             int rc = sb_batch_validate(p, total, &info, &why);
             if (!rc)
                 rc = sb_record_iter_init(&cur->disk_iter, p, total);
-            if (rc) {
-                report_unservable(s, cur, seg, why ? why : "invalid batch");
-                return -EBADMSG;
-            }
+            if (rc)
+                return disk_failed(s, cur, seg, -EBADMSG, why ? why : "invalid batch");
+            disk_recovered(s, cur);
             cur->disk_batch_len = total;
             return 1;
         }
         need = total; /* a batch larger than what is left of the chunk */
+    }
+    if (fresh && cur->chunk_len < cur->read_len) {
+        /* Read at this very position and still short of the batch: the file ends before the
+         * log's committed size (or the read came back short). */
+        char why[96];
+        snprintf(why, sizeof(why), "short read: %u of %u bytes", cur->chunk_len, cur->read_len);
+        return disk_failed(s, cur, seg, -EIO, why);
     }
     uint64_t left = seg->size - cur->disk_position;
     uint64_t len = need > DISK_CHUNK_BYTES ? need : DISK_CHUNK_BYTES;
@@ -790,13 +843,13 @@ static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
     if (len > cur->disk_batch_cap) {
         unsigned char *buf = realloc(cur->disk_batch, len);
         if (!buf)
-            return -ENOMEM;
+            return disk_failed(s, cur, seg, -ENOMEM, "out of memory for the read buffer");
         cur->disk_batch = buf;
         cur->disk_batch_cap = len;
     }
     struct io_uring_sqe *sqe = sb_log_writer_get_sqe(&s->writer);
     if (!sqe)
-        return -EIO;
+        return -EIO; /* the submission queue is full: the next turn tries again */
     io_uring_prep_read(sqe, seg->log_fd, cur->disk_batch, (unsigned)len, cur->disk_position);
     cur->read_cb = (struct sb_log_io_cb){cursor_read_done, cur};
     cur->shard = s;
@@ -804,6 +857,7 @@ static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
     cur->chunk_segment = seg->base_offset;
     cur->chunk_position = cur->disk_position;
     cur->chunk_len = 0;
+    cur->read_len = (uint32_t)len;
     cur->read_pending = true;
     s->disk_reads_pending++;
     /* At once: the kernel then holds the file even if retention closes it meanwhile. */
@@ -828,6 +882,9 @@ void sb_cursor_leave_disk(struct sb_cursor *cur)
     cur->disk_batch_len = 0;
     cur->chunk_len = 0; /* the chunk went with the buffer (no read is in flight here) */
     cur->on_disk = false;
+    cur->disk_failures = 0;
+    cur->disk_retry_at_ms = 0;
+    cur->disk_retry_delay_ms = 0;
 }
 
 bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub,
