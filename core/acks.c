@@ -12,8 +12,9 @@
 
 /* Bytes one record occupies in the ring: the ring never pads (see acks.h). */
 #define ACK_RECORD_BYTES 32u
-_Static_assert(ACK_RECORD_BYTES == ((sizeof(struct sb_wire_ack) + SB_RING_HEADER_BYTES + SB_RING_ALIGN - 1) &
-                                    ~(SB_RING_ALIGN - 1)),
+_Static_assert(ACK_RECORD_BYTES ==
+                   ((sizeof(struct sb_wire_ack) + SB_RING_HEADER_BYTES + SB_RING_ALIGN - 1) &
+                    ~(SB_RING_ALIGN - 1)),
                "an ack record fills 32 ring bytes");
 _Static_assert(SB_RING_MIN_CAPACITY % ACK_RECORD_BYTES == 0, "whole records in any ring");
 

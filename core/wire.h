@@ -15,7 +15,7 @@ enum sb_wire_type {
     SB_WIRE_EVENT = 1,    /* producer -> shard, shard -> shard: struct sb_wire_event + key + value */
     SB_WIRE_DELIVERY = 2, /* shard -> consumer: struct sb_stored_event + key + value */
     SB_WIRE_TASK = 3,     /* shard -> shard only: struct sb_wire_task (see sb_shard_post()) */
-    SB_WIRE_ACK = 4,      /* shard -> producer: struct sb_wire_ack (producers with an ack callback) */
+    SB_WIRE_ACK = 4,      /* shard -> producer: struct sb_wire_ack (with an ack callback) */
 };
 
 enum sb_wire_flags {
