@@ -410,21 +410,30 @@ static int topic_check_unused(struct sb_shard *s, void *arg)
     return 0;
 }
 
-/* Control request: write out what the shard holds of the (deleted) topic, then close and
- * remove its partitions' logs. Returns the first error. */
+/* Control request: write out what the shard holds of the (deleted) topic, close its
+ * partitions' logs and rename their folders out of the way (sb_data_dir_commit_delete()
+ * removes them once the topics file no longer lists the topic), and free their memory
+ * windows (nothing reads them any more: no consumer or handler, and events still arriving for
+ * the topic are dropped before they reach the partition). Returns the first error. */
 static int topic_retire(struct sb_shard *s, void *arg)
 {
     struct sb_topic *topic = arg;
     int rc = 0;
     for (uint32_t p = 0; p < topic->partition_count; p++) {
         struct sb_partition *part = &topic->partitions[p];
-        if (sb_partition_owner(topic, p, s->shard_count) != s->id || !part->plog)
+        if (sb_partition_owner(topic, p, s->shard_count) != s->id)
             continue;
-        sb_shard_log_retire_partition(s, part);
-        int r = sb_data_dir_remove_partition(s->bus, part->plog);
-        part->plog = NULL;
-        if (r && !rc)
-            rc = r;
+        if (part->plog) {
+            sb_shard_log_retire_partition(s, part);
+            int r = sb_data_dir_retire_partition(s->bus, part->plog);
+            part->plog = NULL;
+            if (r && !rc)
+                rc = r;
+        }
+        if (part->log_ready) {
+            sb_memlog_destroy(&part->log);
+            part->log_ready = false;
+        }
     }
     return rc;
 }
@@ -450,14 +459,15 @@ int sb_topic_delete(struct sb_bus *bus, const char *name)
     if (rc && topic) /* refused: the topic goes on as before */
         atomic_store_explicit(&topic->deleting, false, memory_order_release);
     /* From here the topic is deleted: the shards drop what still comes for it. */
-    for (unsigned i = 0; i < bus->shard_count && !rc && bus->cfg.data_dir; i++) {
+    for (unsigned i = 0; i < bus->shard_count && !rc; i++) {
         int r = sb_shard_call(bus->shards[i], topic_retire, topic);
         if (r)
             sb_report(bus->cfg.log_fn, bus->cfg.log_ctx, SB_LOG_WARN,
                       "topic %s deleted, but its files on shard %u: %s", name, i, strerror(-r));
     }
+    /* The commit point on disk: the topics file without the topic (then the folders go). */
     if (!rc && bus->cfg.data_dir)
-        rc = sb_data_dir_write_topics(bus);
+        rc = sb_data_dir_commit_delete(bus, topic);
     pthread_mutex_unlock(&t->lock);
     return rc;
 }

@@ -99,11 +99,6 @@ int sb_data_dir_prepare_topic(struct sb_topic *topic, void *ctx)
     return rc;
 }
 
-int sb_data_dir_write_topics(struct sb_bus *bus)
-{
-    return write_topics_file(bus, NULL);
-}
-
 /* Remove folder @dir and the files in it (a partition's folder has no subfolders). */
 static int remove_folder(const char *dir)
 {
@@ -124,21 +119,63 @@ static int remove_folder(const char *dir)
     return rc;
 }
 
-int sb_data_dir_remove_partition(struct sb_bus *bus, struct sb_plog *plog)
+/* "<data_dir>/<topic>-<partition>" and its name while it is being deleted. */
+static void partition_dirs(const struct sb_bus *bus, const char *topic, uint32_t partition,
+                           char *dir, char *gone, size_t size)
 {
-    /* Renamed out of the way first (one atomic step): a crash while the files are being
-     * removed leaves a "*.deleted" folder, cleared at the next open, never a half log under
-     * the partition's name. */
-    char gone[4096];
-    snprintf(gone, sizeof(gone), "%s.deleted", plog->dir);
+    snprintf(dir, size, "%s/%s-%u", bus->cfg.data_dir, topic, partition);
+    snprintf(gone, size, "%s/%s-%u.deleted", bus->cfg.data_dir, topic, partition);
+}
+
+int sb_data_dir_retire_partition(struct sb_bus *bus, struct sb_plog *plog)
+{
+    /* Renamed out of the way (one atomic step), not removed: until the topics file no longer
+     * lists the topic, a crash must find the log (sb_data_dir_open() renames it back). */
+    char dir[4096], gone[4096];
+    partition_dirs(bus, plog->topic, plog->partition, dir, gone, sizeof(dir));
     remove_folder(gone); /* a leftover of an earlier deletion of the same name */
-    int rc = rename(plog->dir, gone) ? -errno : 0;
+    int rc = rename(dir, gone) ? -errno : 0;
     sb_plog_close(plog);
-    if (!rc)
-        rc = fsync_path(bus->cfg.data_dir);
-    if (!rc)
-        rc = remove_folder(gone);
     return rc;
+}
+
+int sb_data_dir_commit_delete(struct sb_bus *bus, const struct sb_topic *topic)
+{
+    /* The renames reach the disk before the topics file drops the topic: a crash in between
+     * finds the logs under their ".deleted" names and restores them. */
+    int rc = fsync_path(bus->cfg.data_dir);
+    if (!rc)
+        rc = write_topics_file(bus, NULL); /* fdatasync'ed, renamed, the folder fsync'ed */
+    if (rc)
+        return rc; /* the logs stay under ".deleted": the next open restores them */
+    /* Committed: the folders may go (a crash meanwhile leaves them to the next open). */
+    for (uint32_t p = 0; p < topic->partition_count; p++) {
+        char dir[4096], gone[4096];
+        partition_dirs(bus, topic->name, p, dir, gone, sizeof(dir));
+        int r = remove_folder(gone);
+        if (r && !rc)
+            rc = r;
+    }
+    return rc;
+}
+
+/* A deletion a crash interrupted before it was committed (the topics file still lists the
+ * topic): put @topic's partition folders found under their ".deleted" names back. */
+static void restore_uncommitted_delete(struct sb_bus *bus, const char *topic, uint32_t partitions)
+{
+    for (uint32_t p = 0; p < partitions; p++) {
+        char dir[4096], gone[4096];
+        struct stat st;
+        partition_dirs(bus, topic, p, dir, gone, sizeof(dir));
+        if (stat(gone, &st) != 0 || stat(dir, &st) == 0)
+            continue;
+        int rc = rename(gone, dir) ? -errno : 0;
+        dir_report(bus, rc ? SB_LOG_ERROR : SB_LOG_WARN,
+                   "topic %s partition %u: a deletion interrupted before the topics file dropped "
+                   "the topic: %s%s",
+                   topic, p, rc ? "cannot restore its log: " : "its log is restored",
+                   rc ? strerror(-rc) : "");
+    }
 }
 
 /* Folders left by a deletion a crash interrupted. */
@@ -201,6 +238,7 @@ static int load_topics(struct sb_bus *bus)
                        strerror(-rc));
             break;
         }
+        restore_uncommitted_delete(bus, name, partitions);
         rc = open_partition_logs(bus, topic);
         if (rc)
             dir_report(bus, SB_LOG_ERROR, "topic \"%s\": opening its log: %s", name,
@@ -230,8 +268,12 @@ int sb_data_dir_open(struct sb_bus *bus)
         }
         return -err;
     }
-    clear_deleted_folders(bus);
-    return load_topics(bus);
+    /* Topics first: a deletion the topics file does not show was not committed, and its
+     * folders are restored; the ".deleted" folders left after that go. */
+    int rc = load_topics(bus);
+    if (!rc)
+        clear_deleted_folders(bus);
+    return rc;
 }
 
 void sb_data_dir_close(struct sb_bus *bus)

@@ -28,15 +28,22 @@ void sb_data_dir_close(struct sb_bus *bus);
  */
 int sb_data_dir_prepare_topic(struct sb_topic *topic, void *ctx);
 
-/** sb_data_dir_write_topics - rewrite the topics file (deleted topics left out). Returns 0 or a
- *  negative errno. Under the topic table's lock. */
-int sb_data_dir_write_topics(struct sb_bus *bus);
+/**
+ * sb_data_dir_retire_partition - the first step of deleting a topic's partition: close @plog
+ * and rename its folder to "<folder>.deleted" (not yet removed, and not yet synced: see
+ * sb_data_dir_commit_delete()). Owning shard's thread, with nothing of the partition in flight.
+ * Returns 0 or a negative errno (@plog is closed either way).
+ */
+int sb_data_dir_retire_partition(struct sb_bus *bus, struct sb_plog *plog);
 
 /**
- * sb_data_dir_remove_partition - close @plog and remove its folder (renamed to
- * "<folder>.deleted" first, then emptied and removed). Owning shard's thread, with nothing of
- * the partition in flight. Returns 0 or a negative errno (@plog is closed either way).
+ * sb_data_dir_commit_delete - once every partition of @topic (marked deleted) is retired: sync
+ * the data dir (the renames), rewrite the topics file without the topic (the commit point),
+ * then remove the ".deleted" folders. A crash before the commit point brings the topic back
+ * whole at the next open (its folders are renamed back); after it, the next open removes what
+ * is left. Under the topic table's lock. Returns 0 or a negative errno (before the commit: the
+ * folders are kept; after it: a folder that could not be removed, cleared at the next open).
  */
-int sb_data_dir_remove_partition(struct sb_bus *bus, struct sb_plog *plog);
+int sb_data_dir_commit_delete(struct sb_bus *bus, const struct sb_topic *topic);
 
 #endif /* SB_DATA_DIR_H */

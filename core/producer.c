@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acks.h"
 #include "bus.h"
 #include "wire.h"
 
@@ -14,10 +15,26 @@ struct sb_producer {
     struct sb_bus *bus;
     struct sb_producer_link **links; /* [shard_count] */
     uint64_t *published;             /* [shard_count]: events sent through each link */
+    uint64_t published_total;
     uint64_t failed_reported;        /* failures sb_producer_flush() already returned */
     uint32_t keyless_rr;
     struct sb_topic *last_topic;     /* one-entry cache for the name lookup */
+    /* Per-event acknowledgements (ack_fn set): the opaques of unsettled events, and what the
+     * callbacks reported so far. */
+    sb_ack_fn ack_fn;
+    void *ack_ctx;
+    struct sb_ack_table pending;
+    uint64_t acks_delivered;         /* callbacks run */
+    uint64_t acks_failed;            /* of which with an error */
+    int acks_last_error;
+    bool in_poll;                    /* a callback is running: no poll or flush from it */
 };
+
+void sb_producer_config_init(struct sb_producer_config *cfg)
+{
+    cfg->ack_fn = NULL;
+    cfg->ack_ctx = NULL;
+}
 
 static int attach_link(struct sb_shard *s, void *arg)
 {
@@ -36,7 +53,14 @@ static int attach_link(struct sb_shard *s, void *arg)
     return 0;
 }
 
-static struct sb_producer_link *link_new(struct sb_bus *bus)
+static void link_destroy(struct sb_producer_link *link)
+{
+    sb_link_acks_free(link);
+    free(link->ring_mem);
+    free(link);
+}
+
+static struct sb_producer_link *link_new(struct sb_bus *bus, bool acks)
 {
     struct sb_producer_link *link = aligned_alloc(SB_CACHE_GUARD, sizeof(*link));
     if (!link)
@@ -54,10 +78,20 @@ static struct sb_producer_link *link_new(struct sb_bus *bus)
         free(link);
         return NULL;
     }
+    if (acks && sb_link_acks_init(link, bus->ring_capacity)) {
+        link_destroy(link);
+        return NULL;
+    }
     return link;
 }
 
 int sb_producer_open(struct sb_bus *bus, struct sb_producer **out)
+{
+    return sb_producer_open_with(bus, NULL, out);
+}
+
+int sb_producer_open_with(struct sb_bus *bus, const struct sb_producer_config *cfg,
+                          struct sb_producer **out)
 {
     if (!bus || !out)
         return -EINVAL;
@@ -69,7 +103,11 @@ int sb_producer_open(struct sb_bus *bus, struct sb_producer **out)
     p->bus = bus;
     p->links = calloc(bus->shard_count, sizeof(*p->links));
     p->published = calloc(bus->shard_count, sizeof(*p->published));
-    if (!p->links || !p->published) {
+    if (cfg && cfg->ack_fn) {
+        p->ack_fn = cfg->ack_fn;
+        p->ack_ctx = cfg->ack_ctx;
+    }
+    if (!p->links || !p->published || (p->ack_fn && sb_ack_table_init(&p->pending))) {
         free(p->links);
         free(p->published);
         free(p);
@@ -78,7 +116,7 @@ int sb_producer_open(struct sb_bus *bus, struct sb_producer **out)
     int rc = 0;
     unsigned attached = 0;
     for (unsigned i = 0; i < bus->shard_count && !rc; i++) {
-        p->links[i] = link_new(bus);
+        p->links[i] = link_new(bus, p->ack_fn != NULL);
         if (!p->links[i]) {
             rc = -ENOMEM;
             break;
@@ -93,8 +131,7 @@ int sb_producer_open(struct sb_bus *bus, struct sb_producer **out)
         /* Links already attached are handed to their shards as closed; the rest freed here. */
         for (unsigned i = attached; i < bus->shard_count; i++) {
             if (p->links[i]) {
-                free(p->links[i]->ring_mem);
-                free(p->links[i]);
+                link_destroy(p->links[i]);
                 p->links[i] = NULL;
             }
         }
@@ -117,10 +154,18 @@ static struct sb_topic *producer_topic(struct sb_producer *p, const char *name)
 }
 
 static int producer_send(struct sb_producer *p, struct sb_topic *topic, uint32_t partition,
-                         const void *key, size_t key_len, const void *value, size_t value_len)
+                         const void *key, size_t key_len, const void *value, size_t value_len,
+                         void *opaque)
 {
     unsigned shard = sb_partition_owner(topic, partition, p->bus->shard_count);
     struct sb_producer_link *link = p->links[shard];
+    /* The opaque's place first: once the event is committed, nothing may fail. */
+    struct sb_ack_queue *q = NULL;
+    if (p->ack_fn) {
+        q = sb_ack_table_get(&p->pending, topic->id, partition, topic);
+        if (!q || sb_ack_queue_reserve(q))
+            return -ENOMEM;
+    }
     size_t len = sizeof(struct sb_wire_event) + key_len + value_len;
     struct sb_wire_event *ev = sb_ring_claim(&link->w, len, SB_WIRE_EVENT);
     if (!ev)
@@ -139,6 +184,9 @@ static int producer_send(struct sb_producer *p, struct sb_topic *topic, uint32_t
     sb_ring_commit_seq_cst(&link->w);
     sb_parker_wake(&p->bus->shards[shard]->parker);
     p->published[shard]++;
+    p->published_total++;
+    if (q)
+        sb_ack_queue_push(q, opaque);
     return 0;
 }
 
@@ -156,31 +204,39 @@ static int publish_resolve(struct sb_producer *p, const char *topic, const void 
     return *out ? 0 : -ENOENT;
 }
 
-int sb_publish(struct sb_producer *p, const char *topic, const void *key, size_t key_len,
-               const void *value, size_t value_len)
+int sb_publish_with(struct sb_producer *p, const char *topic, uint32_t partition,
+                    const void *key, size_t key_len, const void *value, size_t value_len,
+                    void *opaque)
 {
     struct sb_topic *t;
     int rc = publish_resolve(p, topic, key, key_len, value, value_len, &t);
     if (rc)
         return rc;
-    uint32_t partition = key ? sb_partition_for_key(key, key_len, t->partition_count)
-                             : p->keyless_rr % t->partition_count;
-    rc = producer_send(p, t, partition, key, key_len, value, value_len);
+    if (partition != SB_PARTITION_ANY) {
+        if (partition >= t->partition_count)
+            return -EINVAL;
+        return producer_send(p, t, partition, key, key_len, value, value_len, opaque);
+    }
+    partition = key ? sb_partition_for_key(key, key_len, t->partition_count)
+                    : p->keyless_rr % t->partition_count;
+    rc = producer_send(p, t, partition, key, key_len, value, value_len, opaque);
     if (rc == 0 && !key)
         p->keyless_rr++; /* advance only on success so a retry goes to the same partition */
     return rc;
 }
 
+int sb_publish(struct sb_producer *p, const char *topic, const void *key, size_t key_len,
+               const void *value, size_t value_len)
+{
+    return sb_publish_with(p, topic, SB_PARTITION_ANY, key, key_len, value, value_len, NULL);
+}
+
 int sb_publish_to(struct sb_producer *p, const char *topic, uint32_t partition, const void *key,
                   size_t key_len, const void *value, size_t value_len)
 {
-    struct sb_topic *t;
-    int rc = publish_resolve(p, topic, key, key_len, value, value_len, &t);
-    if (rc)
-        return rc;
-    if (partition >= t->partition_count)
-        return -EINVAL;
-    return producer_send(p, t, partition, key, key_len, value, value_len);
+    if (partition == SB_PARTITION_ANY)
+        return -EINVAL; /* out of range for any topic (as before this value had a meaning) */
+    return sb_publish_with(p, topic, partition, key, key_len, value, value_len, NULL);
 }
 
 static int64_t monotonic_ms(void)
@@ -212,10 +268,118 @@ static void producer_settled(struct sb_producer *p, uint64_t *acknowledged, uint
     }
 }
 
+/*
+ * Run the callbacks of every acknowledgement record the shards committed. Returns how many
+ * callbacks ran. A record settles the next events of its partition's queue, in publish order.
+ */
+static int run_acks(struct sb_producer *p)
+{
+    int ran = 0;
+    p->in_poll = true;
+    for (unsigned i = 0; i < p->bus->shard_count; i++) {
+        struct sb_producer_link *link = p->links[i];
+        const struct sb_ring_record *rec;
+        bool read = false;
+        /* sb_ring_peek()'s acquire pairs with the shard's release commit in
+         * sb_link_ack_commit(). */
+        while ((rec = sb_ring_peek(&link->ack_r, NULL))) {
+            struct sb_wire_ack a;
+            bool valid = rec->type == SB_WIRE_ACK && rec->length == sizeof(a);
+            if (valid)
+                memcpy(&a, rec->payload, sizeof(a));
+            sb_ring_advance(&link->ack_r, rec);
+            read = true;
+            if (!valid)
+                continue;
+            /* The callback may publish, which may move the queues: look again when it did. */
+            uint64_t generation = p->pending.generation;
+            struct sb_ack_queue *q = sb_ack_table_get(&p->pending, a.topic_id, a.partition, NULL);
+            for (uint32_t k = 0; q && k < a.count; k++) {
+                if (p->pending.generation != generation) {
+                    generation = p->pending.generation;
+                    q = sb_ack_table_get(&p->pending, a.topic_id, a.partition, NULL);
+                }
+                void *opaque;
+                if (!sb_ack_queue_pop(q, &opaque))
+                    break; /* cannot happen: one record per published event */
+                struct sb_ack ack = {
+                    .topic = q->topic->name,
+                    .partition = a.partition,
+                    .offset = a.error ? -1 : a.base_offset + k,
+                    .error = a.error,
+                    .opaque = opaque,
+                };
+                p->acks_delivered++;
+                if (a.error) {
+                    p->acks_failed++;
+                    p->acks_last_error = a.error;
+                }
+                ran++;
+                p->ack_fn(p->ack_ctx, &ack);
+            }
+        }
+        if (read) {
+            /* seq_cst release pairs with the shard's seq_cst load in has_work_seq_cst() (it
+             * may be parked waiting for room in this ring); then wake it. */
+            sb_ring_release_seq_cst(&link->ack_r);
+            sb_parker_wake(&p->bus->shards[i]->parker);
+        }
+    }
+    p->in_poll = false;
+    return ran;
+}
+
+int sb_producer_poll(struct sb_producer *p, int timeout_ms)
+{
+    if (!p || !p->ack_fn)
+        return -EINVAL;
+    if (p->in_poll)
+        return -EDEADLK;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : monotonic_ms() + timeout_ms;
+    long sleep_ns = 1000;
+    for (;;) {
+        int ran = run_acks(p);
+        if (ran || timeout_ms == 0 || p->acks_delivered == p->published_total ||
+            monotonic_ms() >= deadline)
+            return ran;
+        struct timespec ts = {0, sleep_ns};
+        nanosleep(&ts, NULL);
+        if (sleep_ns < 1000000)
+            sleep_ns *= 2;
+    }
+}
+
+/* sb_producer_flush() of a producer with an ack callback: until every event's callback ran. */
+static int flush_with_acks(struct sb_producer *p, int timeout_ms)
+{
+    if (p->in_poll)
+        return -EDEADLK;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : monotonic_ms() + timeout_ms;
+    long sleep_ns = 1000;
+    for (;;) {
+        run_acks(p);
+        if (p->acks_delivered == p->published_total) {
+            if (p->acks_failed > p->failed_reported) {
+                p->failed_reported = p->acks_failed;
+                return p->acks_last_error;
+            }
+            return 0;
+        }
+        if (monotonic_ms() >= deadline)
+            return -ETIMEDOUT;
+        struct timespec ts = {0, sleep_ns};
+        nanosleep(&ts, NULL);
+        if (sleep_ns < 1000000)
+            sleep_ns *= 2;
+    }
+}
+
 int sb_producer_flush(struct sb_producer *p, int timeout_ms)
 {
     if (!p)
         return -EINVAL;
+    if (p->ack_fn)
+        return flush_with_acks(p, timeout_ms);
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : monotonic_ms() + timeout_ms;
     long sleep_ns = 1000;
     for (;;) {
@@ -244,9 +408,7 @@ void sb_producer_get_stats(struct sb_producer *p, struct sb_producer_stats *out)
 {
     bool settled;
     producer_settled(p, &out->acknowledged, &out->failed, &out->last_error, &settled);
-    out->published = 0;
-    for (unsigned i = 0; i < p->bus->shard_count; i++)
-        out->published += p->published[i];
+    out->published = p->published_total;
 }
 
 void sb_producer_close(struct sb_producer *p)
@@ -263,6 +425,8 @@ void sb_producer_close(struct sb_producer *p)
     }
     /* Relaxed: see sb_producer_open(). */
     atomic_fetch_sub_explicit(&p->bus->open_producers, 1, memory_order_relaxed);
+    if (p->ack_fn)
+        sb_ack_table_destroy(&p->pending);
     free(p->links);
     free(p->published);
     free(p);

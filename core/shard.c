@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acks.h"
 #include "bus.h"
 #include "shard_log.h"
 #include "wire.h"
@@ -127,12 +128,16 @@ static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec,
     struct sb_topic *topic = sb_topic_by_id(&s->bus->topics, ev->topic_id);
     if (topic && sb_topic_is_deleted(topic)) {
         /* Deleted while the event was on its way: dropped, and its producer told. */
+        if (sb_link_has_acks(link) && !sb_link_ack_room(link))
+            return -EAGAIN; /* its acknowledgement has no room yet: the producer polls first */
         if (link) {
             /* Release stores pair with the producer's acquire loads (see settle_links()). */
             atomic_store_explicit(&link->last_error, -ENOENT, memory_order_release);
             atomic_store_explicit(&link->failed,
                                   atomic_load_explicit(&link->failed, memory_order_relaxed) + 1,
                                   memory_order_release);
+            if (sb_link_has_acks(link))
+                sb_link_ack(link, topic->id, ev->partition, -1, 1, -ENOENT, false);
         } else {
             s->derived_received++;
         }
@@ -148,11 +153,16 @@ static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec,
         return sb_shard_log_append(s, part, ev, link);
     if (sb_partition_ensure_log(s, part))
         return -EAGAIN; /* out of memory: retry later rather than drop */
+    if (sb_link_has_acks(link) && !sb_link_ack_room(link))
+        return -EAGAIN;
     const struct sb_stored_event *st =
         sb_memlog_append(&part->log, partition_keep_pos(part), ev->partition, sb_shard_now_ms(s),
                          ev->flags, ev->bytes, ev->key_len, ev->bytes + ev->key_len, ev->value_len);
     if (!st)
         return -EAGAIN;
+    /* Memory only: appended is acknowledged (made visible in drain_ring()). */
+    if (sb_link_has_acks(link))
+        sb_link_ack(link, topic->id, ev->partition, st->offset, 1, 0, false);
     if (part->handler_count)
         sb_shard_run_handlers(s, part, st);
     return 0;
@@ -190,11 +200,17 @@ static unsigned drain_ring(struct sb_shard *s, struct sb_ring_consumer *r, bool 
                                   dropped,
                               memory_order_release);
     }
+    /* After the counters above (and those a deleted topic's drop stored): a producer that
+     * reads a record sees the counts that include it (release, pairing with the producer's
+     * acquire in sb_ring_peek()). */
+    if (sb_link_has_acks(link))
+        sb_link_ack_commit(link);
     return n;
 }
 
 static void link_free(struct sb_producer_link *link)
 {
+    sb_link_acks_free(link);
     free(link->ring_mem);
     free(link);
 }
@@ -206,6 +222,7 @@ static bool drain_producers(struct sb_shard *s, size_t throttle_bytes)
     for (uint32_t i = 0; i < s->link_count;) {
         struct sb_producer_link *link = s->links[i];
         bool blocked = false;
+        link->ack_blocked = false;
         if (s->overflow_bytes <= throttle_bytes &&
             drain_ring(s, &link->r, &blocked, link) > 0) {
             /* Plain release: producers never park waiting for space (they get -EAGAIN). */
@@ -353,6 +370,7 @@ static bool flush_outboxes(struct sb_shard *s)
 static bool deliver(struct sb_shard *s)
 {
     s->disk_read_completed = false; /* a cursor blocked on its consumer is woken by it instead */
+    s->disk_retry_ms = 0;           /* cursors waiting to retry a failed read note it again */
     bool work = false;
     for (uint32_t i = 0; i < s->sub_count; i++) {
         struct sb_subscription *sub = s->subs[i];
@@ -429,6 +447,10 @@ static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
             return true;
     for (uint32_t i = 0; i < s->link_count; i++) {
         struct sb_producer_link *link = s->links[i];
+        /* Waiting for the producer to poll its acknowledgements: its seq_cst release in
+         * sb_producer_poll() pairs with this seq_cst load of the ack ring's head. */
+        if (link->ack_blocked && sb_ring_head_moved_seq_cst(&link->ack_w))
+            return true;
         if (!sb_ring_is_empty_seq_cst(&link->r)) {
             if (!link->r_blocked && s->overflow_bytes <= throttle_bytes)
                 return true;

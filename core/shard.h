@@ -50,6 +50,17 @@ struct sb_producer_link {
     _Atomic uint64_t failed;
     _Atomic int last_error;
     void *ring_mem;
+    /* Per-event acknowledgements (only for a producer with an ack callback: ack_ring_mem is
+     * NULL otherwise): struct sb_wire_ack records from the shard to the producer, which reads
+     * them in sb_producer_poll(). The shard takes an event only when the record it may need
+     * has room (ack_owed counts the records promised to events gathered or in flight), so a
+     * record never waits: a producer that does not poll gets -EAGAIN. See acks.h. */
+    alignas(SB_CACHE_GUARD) struct sb_ring_producer ack_w; /* the shard's thread */
+    uint64_t ack_owed;            /* shard: records promised, not yet claimed */
+    struct sb_wire_ack *ack_last; /* shard: the newest record, claimed, not yet visible */
+    bool ack_blocked;             /* shard: the last event waited for room in the ack ring */
+    alignas(SB_CACHE_GUARD) struct sb_ring_consumer ack_r; /* the producer's thread */
+    void *ack_ring_mem;
 };
 
 /** A consumer's position in one partition (owned by the shard). */
@@ -78,6 +89,13 @@ struct sb_cursor {
     bool read_pending;             /* a read into the chunk is in flight */
     bool read_done;                /* its completion (read_result) is not handled yet */
     int read_result;               /* bytes read, or -errno */
+    uint32_t read_len;             /* bytes the read in flight asked for */
+    /* The batch at disk_position could not be served (a read error, a short read, a bad
+     * batch): reported once through log_fn, then tried again at growing intervals (never
+     * skipped). disk_retry_at_ms 0: no failure. */
+    int64_t disk_retry_at_ms;
+    uint32_t disk_retry_delay_ms;
+    uint32_t disk_failures;        /* failures in a row at this position */
     struct sb_shard *shard;        /* for the completion */
     struct sb_log_io_cb read_cb;
 };
@@ -114,6 +132,7 @@ struct sb_sealed_batch {
     uint32_t len;
     int32_t count;
     int64_t base_offset; /* assigned at submit */
+    uint64_t first_seq;  /* the partition's append_seq of its first record */
     uint64_t position;
     int fd;
     /* A batch appended whole (sb_shard_log_append_batch()): told once it is written or failed. */
@@ -127,6 +146,15 @@ struct sb_link_share {
     uint64_t count;
 };
 
+/** Consecutive events of one producer with an ack callback to one partition in a group, by
+ *  the partition's append_seq: acknowledged with their offsets once the group completes. */
+struct sb_ack_run {
+    struct sb_partition *part;
+    struct sb_producer_link *link;
+    uint64_t seq;
+    uint64_t count;
+};
+
 /** A group commit: the batches gathered in one half of the write buffer. */
 struct sb_group {
     unsigned char *arena;
@@ -135,6 +163,8 @@ struct sb_group {
     size_t batch_count, batch_cap;
     struct sb_link_share *links;
     size_t link_count, link_cap;
+    struct sb_ack_run *acks;
+    size_t ack_count, ack_cap;
     uint64_t derived; /* derived events in it (counted as received once handled) */
     uint64_t events;
 };
@@ -212,9 +242,11 @@ struct sb_shard {
     uint32_t unsynced_count, unsynced_cap;
     int64_t last_sync_ms, last_retention_ms;
     int group_error;                     /* the in-flight group failed before its I/O */
+    uint64_t group_stamp;                /* groups completed (marks sb_partition.ack_stamp) */
     int start_result;                    /* the shard thread's set-up result */
     uint32_t disk_reads_pending;         /* consumers' disk reads in flight */
     bool disk_read_completed;            /* one completed since deliver() last ran */
+    int64_t disk_retry_ms;               /* earliest retry of a failed disk read, 0 none */
     const struct sb_shard_service *service; /* NULL, or set on the shard's thread */
     _Atomic int started;                 /* 1 once start_result is set (release/acquire) */
 

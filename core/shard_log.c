@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acks.h"
 #include "bus.h"
 #include "report.h"
 #include "varint.h"
@@ -50,6 +51,7 @@ static void group_reset(struct sb_group *g)
     g->used = 0;
     g->batch_count = 0;
     g->link_count = 0;
+    g->ack_count = 0;
     g->derived = 0;
     g->events = 0;
 }
@@ -85,6 +87,7 @@ void sb_shard_log_destroy(struct sb_shard *s)
     for (int i = 0; i < 2; i++) {
         free(s->groups[i].batches);
         free(s->groups[i].links);
+        free(s->groups[i].acks);
     }
     free(s->open_parts);
     free(s->retired_slots);
@@ -134,7 +137,8 @@ static int batch_seal(struct sb_shard *s, struct sb_partition *part)
     if (group_reserve_batch(g))
         return -ENOMEM;
     g->batches[g->batch_count++] = (struct sb_sealed_batch){
-        .part = part, .buf = b->buf, .len = (uint32_t)len, .count = b->count, .fd = -1};
+        .part = part, .buf = b->buf, .len = (uint32_t)len, .count = b->count, .fd = -1,
+        .first_seq = part->batch_first_seq};
     part->batch_open = false;
     return 0;
 }
@@ -161,6 +165,7 @@ static int batch_start(struct sb_shard *s, struct sb_partition *part, size_t nee
     sb_batch_begin(&part->batch, g->arena + g->used, room);
     g->used += room;
     part->batch_open = true;
+    part->batch_first_seq = part->append_seq;
     s->open_parts[s->open_count++] = part;
     return 0;
 }
@@ -189,6 +194,28 @@ static int share_add(struct sb_group *g, struct sb_producer_link *link)
     return 0;
 }
 
+/* For an event of @link (with an ack callback) to @part: does it continue the group's last
+ * acknowledgement run, or need a new one (room in the list and a record promised)? 0, or
+ * -EAGAIN with nothing changed. */
+static int ack_run_prepare(struct sb_group *g, struct sb_partition *part,
+                           struct sb_producer_link *link, bool *extend)
+{
+    struct sb_ack_run *last = g->ack_count ? &g->acks[g->ack_count - 1] : NULL;
+    *extend = last && last->part == part && last->link == link &&
+              last->seq + last->count == part->append_seq;
+    if (*extend)
+        return 0;
+    if (g->ack_count == g->ack_cap) {
+        size_t cap = g->ack_cap ? g->ack_cap * 2 : 16;
+        struct sb_ack_run *na = realloc(g->acks, cap * sizeof(*na));
+        if (!na)
+            return -EAGAIN;
+        g->acks = na;
+        g->ack_cap = cap;
+    }
+    return sb_link_ack_room(link) ? 0 : -EAGAIN;
+}
+
 int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
                         const struct sb_wire_event *ev, struct sb_producer_link *link)
 {
@@ -204,6 +231,9 @@ int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
         g->links = nl;
         g->link_cap = cap;
     }
+    bool acks = sb_link_has_acks(link), extend = false;
+    if (acks && ack_run_prepare(g, part, link, &extend))
+        return -EAGAIN;
     if (!part->batch_open ||
         sb_batch_add(&part->batch, s->now_ms, key, ev->key_len, value, ev->value_len) != 0) {
         if (part->batch_open && batch_seal(s, part))
@@ -213,6 +243,17 @@ int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
         if (sb_batch_add(&part->batch, s->now_ms, key, ev->key_len, value, ev->value_len))
             return -EAGAIN; /* cannot happen: the batch was sized for the record */
     }
+    if (acks) {
+        /* A batch started above does not change this group's last run (the same partition's
+         * append_seq continues across its batches). */
+        if (extend) {
+            g->acks[g->ack_count - 1].count++;
+        } else {
+            g->acks[g->ack_count++] = (struct sb_ack_run){part, link, part->append_seq, 1};
+            link->ack_owed++; /* sb_link_ack_room() said yes above */
+        }
+    }
+    part->append_seq++;
     g->events++;
     if (link) {
         share_add(g, link);
@@ -241,7 +282,8 @@ int sb_shard_log_append_batch(struct sb_shard *s, struct sb_partition *part, con
     g->used += len;
     g->batches[g->batch_count++] = (struct sb_sealed_batch){
         .part = part, .buf = dst, .len = len, .count = count, .fd = -1, .done = done,
-        .done_arg = arg};
+        .done_arg = arg, .first_seq = part->append_seq};
+    part->append_seq += (uint64_t)count;
     g->events += (uint64_t)count;
     return 0;
 }
@@ -417,6 +459,41 @@ static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
     }
 }
 
+/*
+ * Write each acknowledgement run of @g into its producer's ack ring (visible once
+ * commit_acks() runs): the offsets of its events, or @error. A partition's records in one
+ * group have consecutive offsets from its first batch's base offset, in append order, so an
+ * event's offset is that base plus its distance (in append_seq) from the batch's first record.
+ */
+static void write_acks(struct sb_shard *s, struct sb_group *g, int error)
+{
+    if (!g->ack_count)
+        return;
+    uint64_t stamp = ++s->group_stamp;
+    for (size_t i = 0; i < g->batch_count; i++) {
+        struct sb_partition *part = g->batches[i].part;
+        if (part->ack_stamp != stamp) {
+            part->ack_stamp = stamp;
+            part->ack_base_offset = g->batches[i].base_offset;
+            part->ack_base_seq = g->batches[i].first_seq;
+        }
+    }
+    for (size_t i = 0; i < g->ack_count; i++) {
+        const struct sb_ack_run *r = &g->acks[i];
+        int64_t offset = r->part->ack_base_offset + (int64_t)(r->seq - r->part->ack_base_seq);
+        sb_link_ack(r->link, r->part->topic->id, r->part->index, offset, r->count, error, true);
+    }
+}
+
+/* After settle_links(): a producer that reads a record also sees the counters that include it
+ * (the ring's release commit pairs with the producer's acquire in sb_ring_peek()). */
+static void commit_acks(struct sb_group *g)
+{
+    for (size_t i = 0; i < g->link_count; i++)
+        if (sb_link_has_acks(g->links[i].link))
+            sb_link_ack_commit(g->links[i].link);
+}
+
 static void settle_links(struct sb_group *g, int error)
 {
     for (size_t i = 0; i < g->link_count; i++) {
@@ -461,7 +538,9 @@ static void group_fail(struct sb_shard *s, struct sb_group *g, int error)
                  "shard %u: log write failed (%s): %" PRIu64
                  " events not acknowledged, their producers are told",
                  s->id, strerror(-error), g->events);
+    write_acks(s, g, error);
     settle_links(g, error);
+    commit_acks(g);
     for (size_t i = 0; i < g->batch_count; i++)
         if (g->batches[i].done)
             g->batches[i].done(s, g->batches[i].done_arg, error, -1);
@@ -499,7 +578,9 @@ static void group_complete(struct sb_shard *s)
             sb_plog_commit(b->part->plog, &info, b->position);
         }
         /* Acknowledge first: handlers may take a while, producers should not wait for them. */
+        write_acks(s, g, 0);
         settle_links(g, 0);
+        commit_acks(g);
         for (size_t i = 0; i < g->batch_count; i++)
             if (g->batches[i].done)
                 g->batches[i].done(s, g->batches[i].done_arg, 0, g->batches[i].base_offset);
@@ -586,8 +667,11 @@ bool sb_shard_log_pending(const struct sb_shard *s)
 int64_t sb_shard_log_park_timeout_ns(const struct sb_shard *s)
 {
     /* Wake for the next retention check (once a second: retention by age must also run on an
-     * idle bus) or the next interval sync, whichever comes first. */
+     * idle bus), the next interval sync or a consumer's next try of a failed disk read,
+     * whichever comes first. */
     int64_t ms = 1000 - (s->now_ms - s->last_retention_ms);
+    if (s->disk_retry_ms && s->disk_retry_ms - s->now_ms < ms)
+        ms = s->disk_retry_ms - s->now_ms;
     if (s->bus->cfg.durability == SB_DURABILITY_INTERVAL && s->unsynced_count) {
         int64_t sync_ms = (int64_t)s->bus->cfg.fsync_interval_ms - (s->now_ms - s->last_sync_ms);
         if (sync_ms < ms)
@@ -647,34 +731,80 @@ static void cursor_read_done(void *ctx, int res)
     cur->shard->disk_read_completed = true; /* deliver() runs before the shard may sleep */
 }
 
-static void report_unservable(struct sb_shard *s, struct sb_cursor *cur,
-                              const struct sb_segment *seg, const char *why)
+/* Delays between tries of a disk read that failed: doubling from the first to the last. */
+#define DISK_RETRY_FIRST_MS 10u
+#define DISK_RETRY_MAX_MS 5000u
+
+/*
+ * The batch at cur->disk_position could not be served (@error, @why says how): report it once
+ * (topic, partition, segment file, byte position), then try again after a delay that doubles
+ * up to DISK_RETRY_MAX_MS. The cursor stays where it is: nothing is skipped. Returns @error.
+ */
+static int disk_failed(struct sb_shard *s, struct sb_cursor *cur, const struct sb_segment *seg,
+                       int error, const char *why)
 {
-    char name[64];
-    sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
-    shard_report(s, SB_LOG_ERROR,
-                 "%s partition %u: %s/%s: cannot serve the batch at byte %" PRIu64 ": %s",
-                 cur->partition->topic->name, cur->partition->index, cur->partition->plog->dir,
-                 name, cur->disk_position, why);
+    if (cur->disk_failures++ == 0) {
+        char name[64];
+        sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
+        shard_report(s, SB_LOG_ERROR,
+                     "%s partition %u: %s/%s: cannot serve the batch at byte %" PRIu64
+                     " to a consumer: %s; retrying at growing intervals (up to %u ms), reported "
+                     "once",
+                     cur->partition->topic->name, cur->partition->index,
+                     cur->partition->plog->dir, name, cur->disk_position, why,
+                     DISK_RETRY_MAX_MS);
+        cur->disk_retry_delay_ms = DISK_RETRY_FIRST_MS;
+    } else if (cur->disk_retry_delay_ms < DISK_RETRY_MAX_MS) {
+        cur->disk_retry_delay_ms *= 2;
+        if (cur->disk_retry_delay_ms > DISK_RETRY_MAX_MS)
+            cur->disk_retry_delay_ms = DISK_RETRY_MAX_MS;
+    }
+    cur->chunk_len = 0; /* the next try reads the disk again */
+    cur->disk_retry_at_ms = s->now_ms + cur->disk_retry_delay_ms;
+    if (!s->disk_retry_ms || cur->disk_retry_at_ms < s->disk_retry_ms)
+        s->disk_retry_ms = cur->disk_retry_at_ms;
+    return error;
+}
+
+/* The batch at cur->disk_position was served after failures: say so once, forget them. */
+static void disk_recovered(struct sb_shard *s, struct sb_cursor *cur)
+{
+    if (!cur->disk_failures)
+        return;
+    shard_report(s, SB_LOG_INFO,
+                 "%s partition %u: the batch at byte %" PRIu64 " is served again after %u "
+                 "failed tries",
+                 cur->partition->topic->name, cur->partition->index, cur->disk_position,
+                 cur->disk_failures);
+    cur->disk_failures = 0;
+    cur->disk_retry_at_ms = 0;
+    cur->disk_retry_delay_ms = 0;
 }
 
 /*
  * Make the batch at cur->disk_position ready for delivery: from the chunk read last when it
  * is there whole, else start a read of the next chunk. Returns 1 (ready: disk_batch_len and
- * disk_iter set), 0 (a read is in flight: come back later), or -EBADMSG / -EIO / -ENOMEM.
+ * disk_iter set), 0 (a read is in flight, or a failed one waits for its next try: come back
+ * later), or -EBADMSG / -EIO / -ENOMEM (reported once by disk_failed(), tried again later).
  */
 static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const struct sb_segment *seg)
 {
     if (cur->read_pending)
         return 0;
+    bool fresh = false; /* the chunk was just read, at disk_position */
     if (cur->read_done) {
         cur->read_done = false;
         if (cur->read_result < 0) {
             cur->chunk_len = 0;
-            report_unservable(s, cur, seg, strerror(-cur->read_result));
-            return -EIO;
+            return disk_failed(s, cur, seg, -EIO, strerror(-cur->read_result));
         }
         cur->chunk_len = (uint32_t)cur->read_result;
+        fresh = true;
+    } else if (cur->disk_retry_at_ms && s->now_ms < cur->disk_retry_at_ms) {
+        /* Not yet: the shard's park timeout brings it back (sb_shard_log_park_timeout_ns()). */
+        if (!s->disk_retry_ms || cur->disk_retry_at_ms < s->disk_retry_ms)
+            s->disk_retry_ms = cur->disk_retry_at_ms;
+        return 0;
     }
     uint32_t need = 0;
     uint64_t chunk_end = cur->chunk_position + cur->chunk_len;
@@ -683,24 +813,28 @@ static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
         cur->disk_position + SB_BATCH_HEADER_BYTES <= chunk_end) {
         const unsigned char *p = cur->disk_batch + (cur->disk_position - cur->chunk_position);
         uint32_t total = sb_be32_get(p + SB_BATCH_LENGTH_OFFSET) + SB_BATCH_LOG_OVERHEAD;
-        if (total < SB_BATCH_HEADER_BYTES || cur->disk_position + total > seg->size) {
-            report_unservable(s, cur, seg, "batch length outside the segment");
-            return -EBADMSG;
-        }
+        if (total < SB_BATCH_HEADER_BYTES || cur->disk_position + total > seg->size)
+            return disk_failed(s, cur, seg, -EBADMSG, "batch length outside the segment");
         if (cur->disk_position + total <= chunk_end) {
             struct sb_batch_info info;
             const char *why = NULL;
             int rc = sb_batch_validate(p, total, &info, &why);
             if (!rc)
                 rc = sb_record_iter_init(&cur->disk_iter, p, total);
-            if (rc) {
-                report_unservable(s, cur, seg, why ? why : "invalid batch");
-                return -EBADMSG;
-            }
+            if (rc)
+                return disk_failed(s, cur, seg, -EBADMSG, why ? why : "invalid batch");
+            disk_recovered(s, cur);
             cur->disk_batch_len = total;
             return 1;
         }
         need = total; /* a batch larger than what is left of the chunk */
+    }
+    if (fresh && cur->chunk_len < cur->read_len) {
+        /* Read at this very position and still short of the batch: the file ends before the
+         * log's committed size (or the read came back short). */
+        char why[96];
+        snprintf(why, sizeof(why), "short read: %u of %u bytes", cur->chunk_len, cur->read_len);
+        return disk_failed(s, cur, seg, -EIO, why);
     }
     uint64_t left = seg->size - cur->disk_position;
     uint64_t len = need > DISK_CHUNK_BYTES ? need : DISK_CHUNK_BYTES;
@@ -709,13 +843,13 @@ static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
     if (len > cur->disk_batch_cap) {
         unsigned char *buf = realloc(cur->disk_batch, len);
         if (!buf)
-            return -ENOMEM;
+            return disk_failed(s, cur, seg, -ENOMEM, "out of memory for the read buffer");
         cur->disk_batch = buf;
         cur->disk_batch_cap = len;
     }
     struct io_uring_sqe *sqe = sb_log_writer_get_sqe(&s->writer);
     if (!sqe)
-        return -EIO;
+        return -EIO; /* the submission queue is full: the next turn tries again */
     io_uring_prep_read(sqe, seg->log_fd, cur->disk_batch, (unsigned)len, cur->disk_position);
     cur->read_cb = (struct sb_log_io_cb){cursor_read_done, cur};
     cur->shard = s;
@@ -723,6 +857,7 @@ static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
     cur->chunk_segment = seg->base_offset;
     cur->chunk_position = cur->disk_position;
     cur->chunk_len = 0;
+    cur->read_len = (uint32_t)len;
     cur->read_pending = true;
     s->disk_reads_pending++;
     /* At once: the kernel then holds the file even if retention closes it meanwhile. */
@@ -747,6 +882,9 @@ void sb_cursor_leave_disk(struct sb_cursor *cur)
     cur->disk_batch_len = 0;
     cur->chunk_len = 0; /* the chunk went with the buffer (no read is in flight here) */
     cur->on_disk = false;
+    cur->disk_failures = 0;
+    cur->disk_retry_at_ms = 0;
+    cur->disk_retry_delay_ms = 0;
 }
 
 bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub,

@@ -51,6 +51,14 @@ struct sb_partition {
     int slot_fd;                  /* the segment file registered in slot, -1 none */
     struct sb_batch_builder batch; /* the open batch in the shard's gathering group */
     bool batch_open;
+    /* Per-event acknowledgements (shard_log.c): records ever appended to the log's groups,
+     * the count when the open batch started, and, while a group completes, the first offset
+     * and append_seq of the partition's records in it (valid when ack_stamp is its stamp). */
+    uint64_t append_seq;
+    uint64_t batch_first_seq;
+    uint64_t ack_stamp;
+    int64_t ack_base_offset;
+    uint64_t ack_base_seq;
     /* The Kafka server's state of this partition (idempotent producers' sequences): one
      * malloc'd block, owned by the owning shard, freed with the partition. */
     void *server_state;

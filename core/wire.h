@@ -15,6 +15,7 @@ enum sb_wire_type {
     SB_WIRE_EVENT = 1,    /* producer -> shard, shard -> shard: struct sb_wire_event + key + value */
     SB_WIRE_DELIVERY = 2, /* shard -> consumer: struct sb_stored_event + key + value */
     SB_WIRE_TASK = 3,     /* shard -> shard only: struct sb_wire_task (see sb_shard_post()) */
+    SB_WIRE_ACK = 4,      /* shard -> producer: struct sb_wire_ack (with an ack callback) */
 };
 
 enum sb_wire_flags {
@@ -53,7 +54,20 @@ struct sb_stored_event {
     unsigned char bytes[]; /* key, then value */
 };
 
+/** The settlement of @count consecutive events of one producer to one partition: written
+ *  (offsets base_offset .. base_offset + count - 1) when error is 0, else failed with error (a
+ *  negative errno; base_offset is then -1). The producer matches them to its events in publish
+ *  order per partition. */
+struct sb_wire_ack {
+    uint32_t topic_id;
+    uint32_t partition;
+    int32_t error;
+    uint32_t count;
+    int64_t base_offset;
+};
+
 _Static_assert(sizeof(struct sb_wire_event) == 24, "wire event header");
+_Static_assert(sizeof(struct sb_wire_ack) == 24, "wire ack record");
 _Static_assert(sizeof(struct sb_stored_event) == 32, "stored event header");
 
 /** True when the lengths inside @ev fit the @record_len bytes it arrived in. */

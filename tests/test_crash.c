@@ -2,12 +2,14 @@
  * test_crash.c - what a durable bus acknowledged survives SIGKILL.
  *
  * Each round, a child process opens the bus on the same data_dir (SB_DURABILITY_BATCH),
- * publishes events (value = round, sequence number and bytes derived from both) and, after
- * every sb_producer_flush() that returned 0, tells the parent through a pipe how many events of
- * this round are acknowledged. The parent SIGKILLs it at a random moment, reopens the data_dir
- * itself and checks that the log holds, in offset order and without a gap, every earlier
- * round's events followed by a prefix of this round's that includes every acknowledged one,
- * each byte for byte; then runs `shardbus log verify` on the folder.
+ * publishes events (value = round, sequence number and bytes derived from both) with an ack
+ * callback (sb_producer_poll(), never a blocking flush) and, after each burst is acknowledged,
+ * tells the parent through a pipe how many events of this round are acknowledged and the
+ * offset the callback reported for the last of them. The parent SIGKILLs it at a random
+ * moment, reopens the data_dir itself and checks that the log holds, in offset order and
+ * without a gap, every earlier round's events followed by a prefix of this round's that
+ * includes every acknowledged one, each byte for byte, the last acknowledged one at the offset
+ * its callback reported; then runs `shardbus log verify` on the folder.
  *
  * Usage: test_crash PATH_TO_SHARDBUS_TOOL [rounds] (default 20)
  */
@@ -61,6 +63,24 @@ static void open_bus(const char *dir, struct sb_bus **bus)
     }
 }
 
+/* What the child tells the parent: events of this round acknowledged, and the offset its
+ * ack callback reported for the last of them. */
+struct ack_report {
+    uint64_t acked;
+    int64_t last_offset;
+};
+
+/* The child's ack callback: each event once, in publish order, written (opaque: seq + 1). */
+static void child_on_ack(void *ctx, const struct sb_ack *ack)
+{
+    struct ack_report *r = ctx;
+    uint64_t seq = (uint64_t)(uintptr_t)ack->opaque - 1;
+    if (ack->error || seq != r->acked || ack->offset < 0)
+        exit(1);
+    r->acked = seq + 1;
+    r->last_offset = ack->offset;
+}
+
 /* The child: publish forever, report acknowledgements. Killed by the parent. */
 static void child_main(const char *dir, uint32_t round, int report_fd)
 {
@@ -69,24 +89,32 @@ static void child_main(const char *dir, uint32_t round, int report_fd)
     int rc = sb_topic_create(bus, TOPIC, 1);
     if (rc && rc != -EEXIST)
         exit(1);
+    struct ack_report report = {0, -1};
+    struct sb_producer_config pc;
+    sb_producer_config_init(&pc);
+    pc.ack_fn = child_on_ack;
+    pc.ack_ctx = &report;
     struct sb_producer *p;
-    if (sb_producer_open(bus, &p))
+    if (sb_producer_open_with(bus, &pc, &p))
         exit(1);
     uint64_t seq = 0;
     for (;;) {
-        /* A burst, then wait for its acknowledgement. */
+        /* A burst, then poll until the callback has acknowledged all of it. */
         uint64_t burst = 1 + test_mix64(seq + round) % 500;
         for (uint64_t k = 0; k < burst; k++, seq++) {
             unsigned char v[256];
             size_t len = make_value(round, seq, v);
-            while ((rc = sb_publish(p, TOPIC, "tenant", 6, v, len)) == -EAGAIN)
-                ;
+            while ((rc = sb_publish_with(p, TOPIC, SB_PARTITION_ANY, "tenant", 6, v, len,
+                                         (void *)(uintptr_t)(seq + 1))) == -EAGAIN)
+                if (sb_producer_poll(p, 0) < 0)
+                    exit(1);
             if (rc)
                 exit(1);
         }
-        if (sb_producer_flush(p, -1) != 0)
-            exit(1);
-        if (write(report_fd, &seq, sizeof(seq)) != (ssize_t)sizeof(seq))
+        while (report.acked < seq)
+            if (sb_producer_poll(p, 100) < 0)
+                exit(1);
+        if (write(report_fd, &report, sizeof(report)) != (ssize_t)sizeof(report))
             exit(1);
     }
 }
@@ -98,8 +126,9 @@ struct scan {
     uint64_t *counts;   /* events found per round */
 };
 
-/* Read the whole log back through a fresh bus; check order, contents, contiguity. */
-static void check_log(const char *dir, uint32_t rounds, uint64_t *counts)
+/* Read the whole log back through a fresh bus; check order, contents, contiguity. Each round's
+ * first offset goes to first_offset[round]. */
+static void check_log(const char *dir, uint32_t rounds, uint64_t *counts, int64_t *first_offset)
 {
     struct sb_bus *bus;
     open_bus(dir, &bus);
@@ -127,6 +156,8 @@ static void check_log(const char *dir, uint32_t rounds, uint64_t *counts)
                 sc.round = round;
                 sc.next_seq = 0;
             }
+            if (seq == 0)
+                first_offset[round] = ev->offset;
             CHECK_EQ(seq, sc.next_seq);
             sc.next_seq++;
             unsigned char v[256];
@@ -164,8 +195,10 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/sb-crash-XXXXXX";
     CHECK(mkdtemp(dir));
     uint64_t *acked = calloc(rounds, sizeof(uint64_t));
+    int64_t *acked_offset = calloc(rounds, sizeof(int64_t));
     uint64_t *found = calloc(rounds, sizeof(uint64_t));
-    CHECK(acked && found);
+    int64_t *first_offset = calloc(rounds, sizeof(int64_t));
+    CHECK(acked && acked_offset && found && first_offset);
     srand((unsigned)time(NULL));
     for (uint32_t round = 0; round < rounds; round++) {
         int fds[2];
@@ -183,10 +216,13 @@ int main(int argc, char **argv)
         int64_t run_us = 50000 + rand() % 350000;
         struct timespec start, now;
         clock_gettime(CLOCK_MONOTONIC, &start);
+        struct ack_report rep;
         do {
-            uint64_t seq;
-            while (read(fds[0], &seq, sizeof(seq)) == (ssize_t)sizeof(seq))
-                acked[round] = seq;
+            /* Reports are written whole (16 bytes: atomic on a pipe). */
+            while (read(fds[0], &rep, sizeof(rep)) == (ssize_t)sizeof(rep)) {
+                acked[round] = rep.acked;
+                acked_offset[round] = rep.last_offset;
+            }
             usleep(1000);
             clock_gettime(CLOCK_MONOTONIC, &now);
         } while ((now.tv_sec - start.tv_sec) * 1000000 + (now.tv_nsec - start.tv_nsec) / 1000 <
@@ -194,21 +230,26 @@ int main(int argc, char **argv)
         CHECK_EQ(kill(pid, SIGKILL), 0);
         int status;
         CHECK_EQ(waitpid(pid, &status, 0), pid);
-        uint64_t seq;
-        while (read(fds[0], &seq, sizeof(seq)) == (ssize_t)sizeof(seq))
-            acked[round] = seq;
+        while (read(fds[0], &rep, sizeof(rep)) == (ssize_t)sizeof(rep)) {
+            acked[round] = rep.acked;
+            acked_offset[round] = rep.last_offset;
+        }
         close(fds[0]);
         if (!WIFSIGNALED(status)) {
             fprintf(stderr, "round %u: the child exited by itself (status %d)\n", round, status);
             return 1;
         }
-        check_log(dir, rounds, found);
+        check_log(dir, rounds, found, first_offset);
         for (uint32_t r = 0; r <= round; r++) {
             if (found[r] < acked[r]) {
                 fprintf(stderr, "round %u: %llu events acknowledged, only %llu in the log\n", r,
                         (unsigned long long)acked[r], (unsigned long long)found[r]);
                 return 1;
             }
+            /* The last acknowledged event is where its callback said (rounds are contiguous
+             * in the log, so event seq of round r is at first_offset[r] + seq). */
+            if (acked[r])
+                CHECK_EQ(acked_offset[r], first_offset[r] + (int64_t)acked[r] - 1);
         }
         run_verify(tool, dir);
         printf("round %2u: killed after %3lld ms: %llu acknowledged, %llu in the log\n", round,
@@ -230,8 +271,12 @@ int main(int argc, char **argv)
     CHECK_EQ(lines, total);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     CHECK_EQ(system(cmd), 0);
-    printf("test_crash: %u SIGKILLs, every acknowledged event survived byte for byte\n", rounds);
+    printf("test_crash: %u SIGKILLs, every acknowledged event survived byte for byte, at the "
+           "offset its ack callback reported\n",
+           rounds);
     free(acked);
+    free(acked_offset);
     free(found);
+    free(first_offset);
     return 0;
 }

@@ -2,7 +2,9 @@
  * test_enospc.c - a full disk: on a small tmpfs this test mounts itself, a producer publishes
  * and flushes event by event until the disk is full. The events that could not be written fail
  * with -ENOSPC (and are counted as failed), the bus stays up, and once space returns appends
- * resume. After a reopen the log holds exactly the acknowledged events, in order, byte for byte.
+ * resume. Each event's ack callback reports the same outcome: its error (-ENOSPC) or its offset.
+ * After a reopen the log holds exactly the acknowledged events, in order, byte for byte, each at
+ * the offset its callback reported.
  * Skipped (exit 77) where the machine cannot mount a tmpfs (not root, no mount namespace).
  */
 #define _GNU_SOURCE
@@ -45,6 +47,24 @@ static struct sb_bus *open_bus(const char *dir)
     return bus;
 }
 
+/* What each event's ack callback said (opaque = sequence number + 1). */
+struct outcome {
+    int calls;
+    int error;
+    int64_t offset;
+};
+static struct outcome outcomes[MAX_EVENTS];
+
+static void on_ack(void *ctx, const struct sb_ack *ack)
+{
+    (void)ctx;
+    uint64_t seq = (uint64_t)(uintptr_t)ack->opaque - 1;
+    CHECK(seq < MAX_EVENTS);
+    CHECK(!strcmp(ack->topic, "ledger") && ack->partition == 0);
+    CHECK_EQ(outcomes[seq].calls, 0);
+    outcomes[seq] = (struct outcome){1, ack->error, ack->offset};
+}
+
 static int fill_file(const char *path, size_t bytes)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -76,8 +96,11 @@ int main(void)
     /* Leave about 1 MiB free. */
     CHECK_EQ(fill_file(filler, 2 * 1024 * 1024 - 64 * 1024), 0);
 
+    struct sb_producer_config pc;
+    sb_producer_config_init(&pc);
+    pc.ack_fn = on_ack;
     struct sb_producer *p;
-    CHECK_EQ(sb_producer_open(bus, &p), 0);
+    CHECK_EQ(sb_producer_open_with(bus, &pc, &p), 0);
     static unsigned char acked[MAX_EVENTS];
     unsigned char v[EVENT_BYTES];
     uint64_t seq = 0, n_acked = 0, n_failed = 0;
@@ -86,15 +109,20 @@ int main(void)
     while (seq < MAX_EVENTS && after_free < 300) {
         make_value(seq, v);
         int rc;
-        while ((rc = sb_publish(p, "ledger", NULL, 0, v, EVENT_BYTES)) == -EAGAIN)
+        while ((rc = sb_publish_with(p, "ledger", SB_PARTITION_ANY, NULL, 0, v, EVENT_BYTES,
+                                     (void *)(uintptr_t)(seq + 1))) == -EAGAIN)
             ;
         CHECK_EQ(rc, 0);
-        rc = sb_producer_flush(p, 10000);
+        rc = sb_producer_flush(p, 10000); /* runs the callback */
+        CHECK_EQ(outcomes[seq].calls, 1);
+        CHECK_EQ(outcomes[seq].error, rc);
         if (rc == 0) {
+            CHECK_EQ(outcomes[seq].offset, (int64_t)n_acked); /* offsets of the written ones */
             acked[seq] = 1;
             n_acked++;
         } else {
             CHECK_EQ(rc, -ENOSPC);
+            CHECK_EQ(outcomes[seq].offset, -1);
             n_failed++;
         }
         seq++;
@@ -141,6 +169,7 @@ int main(void)
             make_value(s, v);
             CHECK_MEM(evs[i].value, v, EVENT_BYTES);
             CHECK_EQ(evs[i].offset, offset);
+            CHECK_EQ(outcomes[s].offset, offset); /* where its callback said */
             offset++;
             next++;
         }
@@ -154,8 +183,9 @@ int main(void)
     CHECK_EQ(sb_bus_close(bus), 0);
     CHECK_EQ(umount(mnt), 0);
     rmdir(mnt);
-    printf("test_enospc: %llu acknowledged, %llu failed with ENOSPC, appends resumed; the log "
-           "holds exactly the acknowledged events\n",
+    printf("test_enospc: %llu acknowledged, %llu failed with ENOSPC (each told so by its ack "
+           "callback), appends resumed; the log holds exactly the acknowledged events, each at "
+           "the offset its callback reported\n",
            (unsigned long long)n_acked, (unsigned long long)n_failed);
     return 0;
 }

@@ -190,10 +190,16 @@ SB_API int sb_topic_list(struct sb_bus *bus, struct sb_topic_info *out, int max)
  * sb_topic_delete - delete topic @name and, with a data_dir, its partitions' logs on disk.
  * Events of it still on their way to a shard are dropped (their producers count them as
  * failed with -ENOENT); a topic of the same name may be created afterwards (it starts empty).
+ * With a data_dir the deletion is crash-safe: the partition folders are renamed to
+ * "<topic>-<p>.deleted" and synced, then the topics file is rewritten without the topic (the
+ * commit point), then the folders are removed; a crash before the commit point brings the
+ * topic back whole at the next sb_bus_open(), a crash after it removes what is left.
  * Returns 0, -ENOENT (no such topic), -EBUSY (a consumer is subscribed to it or a handler is
- * registered on it), -EINVAL, or a negative errno from rewriting the topics file. Any thread
- * but a shard's (-EDEADLK); blocks until every shard let go of the topic and its files are
- * gone.
+ * registered on it), -EINVAL, or a negative errno from syncing the data dir or rewriting the
+ * topics file (the topic is gone from this bus, but its logs are kept and the next
+ * sb_bus_open() restores it) or from removing the folders (the next open removes them). Any
+ * thread but a shard's (-EDEADLK); blocks until every shard let go of the topic and its files
+ * are gone.
  */
 SB_API int sb_topic_delete(struct sb_bus *bus, const char *name);
 
@@ -209,6 +215,51 @@ SB_API int sb_topic_partitions(struct sb_bus *bus, const char *name);
  * sb_shard_publish()). Any thread; blocks until every shard has attached the rings.
  */
 SB_API int sb_producer_open(struct sb_bus *bus, struct sb_producer **out);
+
+/** What happened to one event, as an acknowledgement callback is told (see sb_ack_fn). */
+struct sb_ack {
+    const char *topic;  /* the topic's name (valid until sb_bus_close()) */
+    uint32_t partition;
+    int64_t offset;     /* the event's offset in the partition; -1 when error != 0 */
+    /* 0: acknowledged (appended and as durable as sb_config.durability promises: written, and
+     * under SB_DURABILITY_BATCH synced). Else a negative errno, and the event is not in the
+     * log: -ENOSPC, -EIO... (a failed log write), -ENOENT (its topic was deleted first). */
+    int error;
+    void *opaque;       /* what sb_publish_with() was given; NULL for sb_publish[_to]() */
+};
+
+/**
+ * An acknowledgement callback (librdkafka's delivery report): runs once for every event the
+ * producer published, on the producer's thread, inside sb_producer_poll() or
+ * sb_producer_flush(). Events of one partition are reported in publish order; events of
+ * different partitions in no promised order. @ack is valid only during the call. It may
+ * publish with the same producer and read its stats; sb_producer_poll() and
+ * sb_producer_flush() called from it return -EDEADLK; it must not close the producer.
+ */
+typedef void (*sb_ack_fn)(void *ctx, const struct sb_ack *ack);
+
+/** Producer options for sb_producer_open_with(). Fill with sb_producer_config_init(). */
+struct sb_producer_config {
+    /** NULL (the default): no per-event acknowledgements (sb_producer_flush() and
+     *  sb_producer_get_stats() still tell). Else called as ack_fn(ack_ctx, ack) for each
+     *  event; the producer must then call sb_producer_poll() (or sb_producer_flush()) now and
+     *  then: while ring_bytes / 32 acknowledgement records wait unpolled on one shard, that
+     *  shard takes no more events from the producer and sb_publish() returns -EAGAIN. */
+    sb_ack_fn ack_fn;
+    void *ack_ctx;
+};
+
+/** sb_producer_config_init - the defaults (no ack callback). Any thread; never blocks. */
+SB_API void sb_producer_config_init(struct sb_producer_config *cfg);
+
+/**
+ * sb_producer_open_with - sb_producer_open() with options (@cfg NULL: the defaults). With an
+ * ack callback, each shard also gets a ring back to the producer (ring_bytes) for the
+ * acknowledgements. Returns what sb_producer_open() returns. Any thread; blocks until every
+ * shard has attached the rings.
+ */
+SB_API int sb_producer_open_with(struct sb_bus *bus, const struct sb_producer_config *cfg,
+                                 struct sb_producer **out);
 
 /**
  * sb_publish - enqueue one event to the shard owning its partition. Never blocks.
@@ -234,16 +285,46 @@ SB_API int sb_publish(struct sb_producer *p, const char *topic, const void *key,
 SB_API int sb_publish_to(struct sb_producer *p, const char *topic, uint32_t partition, const void *key,
                   size_t key_len, const void *value, size_t value_len);
 
+/** For sb_publish_with(): pick the partition as sb_publish() does (key hash or round robin). */
+#define SB_PARTITION_ANY UINT32_MAX
+
+/**
+ * sb_publish_with - sb_publish() (@partition SB_PARTITION_ANY) or sb_publish_to() (an
+ * explicit partition) carrying @opaque, which the producer's ack callback gets back with the
+ * event's offset or error (any value, never dereferenced; NULL is fine). Never blocks.
+ * Returns what sb_publish() / sb_publish_to() return, and -ENOMEM when a producer with an ack
+ * callback cannot grow its list of unacknowledged events (nothing was enqueued). -EAGAIN also
+ * means, for a producer with an ack callback, that acknowledgements wait to be polled: call
+ * sb_producer_poll(). Only the producer's thread (also from its ack callback).
+ */
+SB_API int sb_publish_with(struct sb_producer *p, const char *topic, uint32_t partition,
+                           const void *key, size_t key_len, const void *value, size_t value_len,
+                           void *opaque);
+
+/**
+ * sb_producer_poll - run the ack callback for the events settled since the last poll, on the
+ * calling thread, in publish order per partition; each event's callback runs exactly once.
+ * @timeout_ms: 0 never waits; > 0 waits at most that long for a first settled event; < 0 waits
+ *   without limit; a wait ends at once when no event is unsettled.
+ * Returns the number of callbacks run (0 on timeout), -EINVAL (NULL, or a producer opened
+ * without an ack callback), -EDEADLK (called from the ack callback).
+ * Only the producer's thread. Blocks only with timeout_ms != 0 (sleeps in short steps).
+ */
+SB_API int sb_producer_poll(struct sb_producer *p, int timeout_ms);
+
 /**
  * sb_producer_flush - wait until every event this producer published is acknowledged: appended
  * to its partition, as durable as sb_config.durability promises when the bus has a data_dir,
- * and handed to its handlers.
+ * and handed to its handlers. With an ack callback, it also runs the callbacks (as
+ * sb_producer_poll()) and returns once every event's callback has run.
  * @timeout_ms: < 0 waits without limit.
  * Returns 0; -ETIMEDOUT (some events are still on their way; none are lost); or the error of
- * a failed log write (-ENOSPC, -EIO, ...) when some of this producer's events could not be
- * written since the last flush: those events were not acknowledged and are not in the log
- * (sb_producer_get_stats() counts them); the bus stays up and later events are written again.
- * Only the producer's thread. Blocks (sleeps in short steps, never spins for long).
+ * a failed log write (-ENOSPC, -EIO, ...) or -ENOENT (the topic was deleted) when some of this
+ * producer's events could not be written since the last flush: those events were not
+ * acknowledged and are not in the log (sb_producer_get_stats() counts them, the ack callback
+ * gets each one's error); the bus stays up and later events are written again. -EDEADLK from
+ * an ack callback. Only the producer's thread. Blocks (sleeps in short steps, never spins for
+ * long).
  */
 SB_API int sb_producer_flush(struct sb_producer *p, int timeout_ms);
 
@@ -256,17 +337,19 @@ struct sb_producer_stats {
 };
 
 /**
- * sb_producer_get_stats - the producer's counters, without blocking: the way for a producer that
- * must not block to learn what is acknowledged. Events of one partition settle (acknowledged
- * or failed) in publish order, so a producer that publishes to one partition knows that its
- * first `acknowledged + failed` events are settled. Only the producer's thread.
+ * sb_producer_get_stats - the producer's counters, without blocking (a producer that must not
+ * block and needs each event's offset or error uses an ack callback instead). Events of one
+ * partition settle (acknowledged or failed) in publish order, so a producer that publishes to
+ * one partition knows that its first `acknowledged + failed` events are settled. Only the
+ * producer's thread.
  */
 SB_API void sb_producer_get_stats(struct sb_producer *p, struct sb_producer_stats *out);
 
 /**
  * sb_producer_close - close the producer. Events it already published are still appended and
  * delivered (the shards drain its rings, then free them). Does not wait; call
- * sb_producer_flush() first to wait. NULL is a no-op. Only the producer's thread.
+ * sb_producer_flush() first to wait (acknowledgements not yet polled are dropped: their
+ * callbacks never run). NULL is a no-op. Only the producer's thread, not from its ack callback.
  */
 SB_API void sb_producer_close(struct sb_producer *p);
 
