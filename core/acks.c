@@ -49,7 +49,9 @@ bool sb_link_ack_room(struct sb_producer_link *link)
     if (atomic_load_explicit(&link->closed, memory_order_acquire))
         return true;
     struct sb_ring_producer *w = &link->ack_w;
-    const uint64_t records = (w->mask + 1) / ACK_RECORD_BYTES;
+    /* Whole records fit the data area exactly (no padding ever), less one: a commit keeps the
+     * mark after its records free (ring.h), so a ring holds capacity - 8 bytes. */
+    const uint64_t records = (w->mask + 1) / ACK_RECORD_BYTES - 1;
     if ((w->claimed - w->head_cache) / ACK_RECORD_BYTES + link->ack_owed + 1 <= records)
         return true;
     /* sb_ring_unreleased_bytes() re-reads head (acquire, pairing with the producer's release

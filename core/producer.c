@@ -284,7 +284,7 @@ static int run_acks(struct sb_producer *p)
          * sb_link_ack_commit(). */
         while ((rec = sb_ring_peek(&link->ack_r, NULL))) {
             struct sb_wire_ack a;
-            bool valid = rec->type == SB_WIRE_ACK && rec->length == sizeof(a);
+            bool valid = rec->type == SB_WIRE_ACK && sb_ring_record_length(rec) == sizeof(a);
             if (valid)
                 memcpy(&a, rec->payload, sizeof(a));
             sb_ring_advance(&link->ack_r, rec);
