@@ -183,6 +183,8 @@ static int producer_send(struct sb_producer *p, struct sb_topic *topic, uint32_t
     /* seq_cst commit, then the shard's park flag: see park.h. */
     sb_ring_commit_seq_cst(&link->w);
     sb_parker_wake(&p->bus->shards[shard]->parker);
+    /* The next event likely has this one's size: get its lines ready (a hint; ring.h). */
+    sb_ring_prefetch_next(&link->w, len);
     p->published[shard]++;
     p->published_total++;
     if (q)
