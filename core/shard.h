@@ -80,6 +80,9 @@ struct sb_cursor {
     size_t disk_batch_cap;
     uint32_t disk_batch_len; /* the batch being delivered (in the chunk); 0: not loaded */
     struct sb_record_iter disk_iter;
+    /* A compressed batch's records, decompressed (disk_iter points into them). */
+    unsigned char *inflated;
+    size_t inflated_cap;
     /* The chunk: bytes [chunk_position, chunk_position + chunk_len) of the segment, read
      * through the shard's io_uring (a cold read never stalls the shard); the batches inside
      * it are served without another read. */
@@ -247,6 +250,8 @@ struct sb_shard {
     uint32_t disk_reads_pending;         /* consumers' disk reads in flight */
     bool disk_read_completed;            /* one completed since deliver() last ran */
     int64_t disk_retry_ms;               /* earliest retry of a failed disk read, 0 none */
+    unsigned char *inflated;             /* a Kafka batch's records, decompressed for the */
+    size_t inflated_cap;                 /* memory window and the handlers */
     const struct sb_shard_service *service; /* NULL, or set on the shard's thread */
     _Atomic int started;                 /* 1 once start_result is set (release/acquire) */
 

@@ -31,6 +31,7 @@
 
 #include "acks.h"
 #include "bus.h"
+#include "compression.h"
 #include "report.h"
 #include "varint.h"
 
@@ -90,6 +91,7 @@ void sb_shard_log_destroy(struct sb_shard *s)
         free(s->groups[i].acks);
     }
     free(s->open_parts);
+    free(s->inflated);
     free(s->retired_slots);
     free(s->unsynced_slots);
 }
@@ -414,25 +416,36 @@ static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
     struct sb_partition *part = b->part;
     struct sb_record_iter it;
     struct sb_record rec;
-    const char *why;
+    const char *why = NULL;
     if (!part->log_ready)
         return; /* out of memory for the window: the events stay readable from disk */
-    if (b->done) {
-        /* A batch appended whole by the Kafka server (possibly compressed): it is not decoded
-         * into the memory window; readers in memory move to the disk, where it is. */
-        while (memory_keep_pos(part) != UINT64_MAX)
-            demote_oldest_cursors(s, part);
-        sb_memlog_reset(&part->log, b->base_offset + b->count);
-        return;
-    }
-    if (sb_record_iter_init(&it, b->buf, b->len))
-        return;
     bool memory_cursor = false;
     for (uint32_t i = 0; i < part->cursor_count && !memory_cursor; i++)
         memory_cursor = !part->cursors[i]->on_disk;
     if (!memory_cursor && !part->handler_count) {
         /* Nobody reads this partition live: skip decoding the batch into the memory window
          * (later subscribers read these events from disk). */
+        sb_memlog_reset(&part->log, b->base_offset + b->count);
+        return;
+    }
+    /* A batch appended whole by the Kafka server may be compressed: its records are
+     * decompressed for the window and the handlers like any other's. */
+    int rc = part->log.next_offset == b->base_offset
+                 ? sb_record_iter_init_any(&it, b->buf, b->len, &s->inflated, &s->inflated_cap,
+                                           &why)
+                 : -ESPIPE;
+    if (rc) {
+        /* Cannot happen for batches this shard built; for a Kafka client's batch that passed
+         * its CRC but does not decompress: said once per batch, and readers in memory move to
+         * the disk, where the batch is (and where they report it in turn). */
+        if (rc != -ESPIPE)
+            shard_report(s, SB_LOG_ERROR,
+                         "%s partition %u: batch at offset %" PRId64 " not delivered to "
+                         "handlers and live readers: %s",
+                         part->topic->name, part->index, b->base_offset,
+                         why ? why : strerror(-rc));
+        while (memory_keep_pos(part) != UINT64_MAX)
+            demote_oldest_cursors(s, part);
         sb_memlog_reset(&part->log, b->base_offset + b->count);
         return;
     }
@@ -820,9 +833,11 @@ static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
             const char *why = NULL;
             int rc = sb_batch_validate(p, total, &info, &why);
             if (!rc)
-                rc = sb_record_iter_init(&cur->disk_iter, p, total);
+                rc = sb_record_iter_init_any(&cur->disk_iter, p, total, &cur->inflated,
+                                             &cur->inflated_cap, &why);
             if (rc)
-                return disk_failed(s, cur, seg, -EBADMSG, why ? why : "invalid batch");
+                return disk_failed(s, cur, seg, rc == -ENOMEM ? -ENOMEM : -EBADMSG,
+                                   why ? why : "invalid batch");
             disk_recovered(s, cur);
             cur->disk_batch_len = total;
             return 1;
@@ -879,6 +894,9 @@ void sb_cursor_leave_disk(struct sb_cursor *cur)
     free(cur->disk_batch);
     cur->disk_batch = NULL;
     cur->disk_batch_cap = 0;
+    free(cur->inflated);
+    cur->inflated = NULL;
+    cur->inflated_cap = 0;
     cur->disk_batch_len = 0;
     cur->chunk_len = 0; /* the chunk went with the buffer (no read is in flight here) */
     cur->on_disk = false;

@@ -192,6 +192,19 @@ int sb_record_iter_init(struct sb_record_iter *it, const void *batch, size_t len
     return 0;
 }
 
+int sb_record_iter_init_records(struct sb_record_iter *it, const void *batch, size_t len,
+                                const void *records, size_t records_len)
+{
+    const char *why;
+    int rc = sb_batch_parse_header(batch, len, &it->info, &why);
+    if (rc)
+        return rc == -EAGAIN ? -EBADMSG : rc;
+    it->p = (const unsigned char *)records;
+    it->end = it->p + records_len;
+    it->index = 0;
+    return 0;
+}
+
 /* A varint length field followed by that many bytes (-1 = null). */
 static int get_bytes(const unsigned char **p, const unsigned char *end,
                      const unsigned char **out, int32_t *len)

@@ -120,6 +120,13 @@ struct sb_record_iter {
  *  -EOPNOTSUPP for a compressed one. */
 int sb_record_iter_init(struct sb_record_iter *it, const void *batch, size_t len);
 
+/** sb_record_iter_init_records - iterate the records of the batch at @batch (its header is
+ *  read from there) found decompressed in @records (@records_len bytes, e.g. from
+ *  sb_decompress()); the iterator checks them as it goes, as for an uncompressed batch.
+ *  Returns 0 or -EBADMSG (a header that cannot be right). */
+int sb_record_iter_init_records(struct sb_record_iter *it, const void *batch, size_t len,
+                                const void *records, size_t records_len);
+
 /** sb_record_next - 1 with *rec filled, 0 after the last record, -EBADMSG (with *why) for a
  *  malformed record. */
 int sb_record_next(struct sb_record_iter *it, struct sb_record *rec, const char **why);

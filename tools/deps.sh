@@ -4,7 +4,8 @@
 # Build toolchain and the libraries the design calls for.
 SB_BUILD_PACKAGES=(gcc g++ make cmake ninja-build pkg-config
                    liburing-dev libjemalloc-dev libbenchmark-dev libboost-dev libck-dev
-                   librdkafka-dev libinih-dev libnats-dev libhiredis-dev)
+                   librdkafka-dev libinih-dev libnats-dev libhiredis-dev
+                   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev)
 # Only the test command needs these: the second compiler the code must build cleanly with, and
 # its runtime libraries for libFuzzer.
 SB_TEST_PACKAGES=(clang libclang-rt-14-dev kcat)
