@@ -60,7 +60,8 @@ struct sb_part_op {
     int32_t max_bytes;
     unsigned char *data;
     uint32_t data_len;             /* bytes read so far, then the whole batches kept */
-    int read_fd;                   /* the segment being read (through the owner's io_uring) */
+    int read_fd;                   /* the op's own duplicate of the segment's descriptor while
+                                      its read is in flight (the owner's io_uring) */
     uint64_t read_position;
     int64_t read_segment_base;
     uint32_t read_want, read_avail;

@@ -20,6 +20,7 @@
  * restart is recognised too.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -351,8 +352,12 @@ static int read_exact(int fd, unsigned char *buf, size_t len, uint64_t pos)
 }
 
 /* Read the rest of @op's fetch range through the owner's io_uring: the shard goes on serving
- * while the disk works (a cold read no longer stalls it). Submitted at once, so the kernel
- * holds the segment file even if retention closes it before the read completes. */
+ * while the disk works (a cold read no longer stalls it). op->read_fd is the op's own
+ * duplicate of the segment's descriptor (run_fetch()), held until the read is over: retention
+ * or a topic deletion may close the segment's descriptor between two reads of one op (a short
+ * read, -EAGAIN, a first batch above max_bytes, or an SQE whose submission was retried later),
+ * and that number may then name another file; the duplicate keeps the same open file, whose
+ * bytes below the committed size never change. */
 static int fetch_submit_read(struct sb_shard *s, struct sb_part_op *op)
 {
     struct io_uring_sqe *sqe = sb_log_writer_get_sqe(&s->writer);
@@ -416,10 +421,19 @@ static void fetch_trim(struct sb_part_op *op)
                           memory_order_relaxed);
 }
 
-/* The read is over: count it out, answer. */
+/* The read is over: let go of the segment, count it out, answer. A topic deleted while the
+ * read was in flight is answered as unknown (its data is no longer the topic's). */
 static void fetch_read_finished(struct sb_shard *s, struct sb_part_op *op)
 {
+    close(op->read_fd);
+    op->read_fd = -1;
     owner_part(s, op)->reads_in_flight--;
+    if (!op->topic->partitions[op->partition].plog || sb_topic_is_deleted(op->topic)) {
+        free(op->data);
+        op->data = NULL;
+        op->data_len = 0;
+        op->error = SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+    }
     send_back(s, op);
 }
 
@@ -495,12 +509,23 @@ static bool run_fetch(struct sb_shard *s, struct sb_part_op *op)
         op->error = KAFKA_STORAGE_ERROR;
         return false;
     }
-    op->read_fd = seg->log_fd;
+    /* Our own reference to the open file for the whole read (see fetch_submit_read()). */
+    op->read_fd = fcntl(seg->log_fd, F_DUPFD_CLOEXEC, 0);
+    if (op->read_fd < 0) {
+        sb_server_log(op->origin->srv, SB_LOG_ERROR, "%s partition %d: cannot read: %s",
+                      op->topic->name, op->partition, strerror(errno));
+        free(op->data);
+        op->data = NULL;
+        op->error = KAFKA_STORAGE_ERROR;
+        return false;
+    }
     op->read_position = at.position;
     op->read_segment_base = seg->base_offset;
     op->read_avail = avail > UINT32_MAX ? UINT32_MAX : (uint32_t)avail;
     op->read_want = (uint32_t)want;
     if (fetch_submit_read(s, op)) {
+        close(op->read_fd);
+        op->read_fd = -1;
         free(op->data);
         op->data = NULL;
         op->error = KAFKA_STORAGE_ERROR;
