@@ -234,9 +234,16 @@ int sb_server_net_start(struct sb_shard *s, void *ss);
 /** sb_server_net_stop - stop accepting and close connections once answered (shard thread). */
 int sb_server_net_stop(struct sb_shard *s, void *ss);
 
-/** sb_server_net_finish - 1 when the shard's part has no connection left (then its listener
- *  and buffers are freed and the service detached), else 0 (shard thread). */
+/** sb_server_net_finish - close what is answered; 1 when the shard's part is quiet (no
+ *  connection, accept, deferred append or disk read left), else 0. The service stays attached:
+ *  once every shard is quiet in one round, nothing can reach any of them any more (operations
+ *  only come from connections, and no shard accepts) and sb_server_net_detach() runs on each
+ *  (shard thread). */
 int sb_server_net_finish(struct sb_shard *s, void *ss);
+
+/** sb_server_net_detach - free the shard's buffers and detach its service. 0, or -EBUSY when
+ *  the shard is not quiet (shard thread). */
+int sb_server_net_detach(struct sb_shard *s, void *ss);
 
 /** sb_now_ns - CLOCK_MONOTONIC in nanoseconds. */
 int64_t sb_now_ns(void);

@@ -601,6 +601,7 @@ int sb_server_net_stop(struct sb_shard *s, void *arg)
 int sb_server_net_finish(struct sb_shard *s, void *arg)
 {
     struct sb_server_shard *ss = arg;
+    (void)s;
     /* Requests in flight are answered first (a waiting Fetch with what there is now); then
      * each connection whose queue is empty is closed. */
     for (struct sb_request *r = ss->waiting; r; r = r->next_waiting)
@@ -612,9 +613,17 @@ int sb_server_net_finish(struct sb_shard *s, void *arg)
         else if (c->tail->done)
             c->tail->close_after = true, conn_try_send(c);
     }
+    /* Quiet: nothing left here. The service stays attached (sb_server_net_detach()): another
+     * shard's operation may still be on its way to this one. */
+    return ss->conns || ss->accept_armed || ss->deferred_head || ss->reads_in_flight ? 0 : 1;
+}
+
+int sb_server_net_detach(struct sb_shard *s, void *arg)
+{
+    struct sb_server_shard *ss = arg;
     if (ss->conns || ss->accept_armed || ss->deferred_head || ss->reads_in_flight)
-        return 0;
+        return -EBUSY; /* not quiet: sb_server_net_finish() first */
     s->service = NULL;
     free_buffers(ss);
-    return 1;
+    return 0;
 }
