@@ -83,7 +83,13 @@ void sb_part_op_run(struct sb_shard *s, void *op);
 void sb_part_op_read_done(struct sb_shard *s, struct sb_part_op *op, int res);
 
 /* user_data of the server's io_uring operations: SB_LOG_WRITER_FOREIGN | object | operation. */
-enum sb_net_op { SB_NET_OP_ACCEPT = 1, SB_NET_OP_RECV = 2, SB_NET_OP_SEND = 3, SB_NET_OP_READ = 4 };
+enum sb_net_op {
+    SB_NET_OP_NONE = 0, /* a completion nobody waits for (a cancel's) */
+    SB_NET_OP_ACCEPT = 1,
+    SB_NET_OP_RECV = 2,
+    SB_NET_OP_SEND = 3,
+    SB_NET_OP_READ = 4,
+};
 
 static inline uint64_t sb_server_op_data(void *obj, enum sb_net_op op)
 {
@@ -116,6 +122,7 @@ struct sb_request {
     bool close_after;              /* close the connection once this is reached */
     /* Fetch */
     int32_t min_bytes;
+    int32_t fetch_max_bytes;       /* the request's max_bytes (at most FETCH_MAX_BYTES) */
     int64_t deadline_ns;           /* long polling until then */
     bool waiting;                  /* in the shard's waiting list */
     struct sb_request *next_waiting;
@@ -160,6 +167,7 @@ struct sb_conn {
     bool recv_armed;
     bool closing;                  /* no more reads; close once nothing is in flight */
     bool recv_paused;              /* too many requests queued: read again once they drain */
+    bool recv_cancelled;           /* the armed recv was asked to end (recv_paused) */
     struct sb_conn *prev, *next;   /* the shard's connections */
 };
 

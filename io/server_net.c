@@ -35,7 +35,10 @@
 
 #define RECV_BUFFERS 256u      /* per shard; a power of two */
 #define RECV_BUFFER_BYTES 16384u
-#define MAX_QUEUED_REQUESTS 4096u /* per connection: more is a misbehaving client */
+/* Requests queued per connection: at this many the connection's recv is cancelled and its
+ * bytes stay in the socket (TCP flow control then holds the client back) until the queue is
+ * down to half; frames already received wait in the framer meanwhile. */
+#define MAX_QUEUED_REQUESTS 4096u
 
 int64_t sb_now_ns(void)
 {
@@ -266,6 +269,8 @@ static void conn_try_send(struct sb_conn *c)
     c->send_in_flight = true;
 }
 
+static void conn_resume_recv(struct sb_conn *c);
+
 static void on_send(struct sb_conn *c, int res)
 {
     c->send_in_flight = false;
@@ -305,8 +310,11 @@ static void on_send(struct sb_conn *c, int res)
         return;
     }
     if (c->recv_paused && c->request_count < MAX_QUEUED_REQUESTS / 2) {
-        c->recv_paused = false;
-        arm_recv(c);
+        conn_resume_recv(c);
+        if (c->closing) {
+            conn_maybe_free(c); /* the end of a completion handler */
+            return;
+        }
     }
     conn_try_send(c);
 }
@@ -328,8 +336,9 @@ static void conn_take_frames(struct sb_conn *c)
 {
     const unsigned char *frame;
     size_t len;
-    int rc;
-    while (!c->closing && (rc = sb_kafka_framer_next(&c->framer, &frame, &len)) == 1) {
+    int rc = 0;
+    while (!c->closing && c->request_count < MAX_QUEUED_REQUESTS &&
+           (rc = sb_kafka_framer_next(&c->framer, &frame, &len)) == 1) {
         struct sb_request *req = calloc(1, sizeof(*req));
         unsigned char *copy = malloc(len ? len : 1);
         if (!req || !copy) {
@@ -372,6 +381,35 @@ static void conn_take_frames(struct sb_conn *c)
     }
 }
 
+/* Too many requests queued: stop reading @c. Its multishot recv would go on delivering, so it
+ * is cancelled (the cancel's own completion is ignored; the recv ends with -ECANCELED). When
+ * no SQE is free now, the next recv completion tries again. */
+static void conn_pause_recv(struct sb_conn *c)
+{
+    c->recv_paused = true;
+    if (!c->recv_armed || c->recv_cancelled)
+        return;
+    struct io_uring_sqe *sqe = net_sqe(c->ss);
+    if (!sqe)
+        return;
+    io_uring_prep_cancel64(sqe, op_data(c, OP_RECV), 0);
+    io_uring_sqe_set_data64(sqe, op_data(NULL, SB_NET_OP_NONE));
+    c->recv_cancelled = true;
+}
+
+/* The queue drained to half: take the frames received meanwhile, then read again. */
+static void conn_resume_recv(struct sb_conn *c)
+{
+    c->recv_paused = false;
+    conn_take_frames(c);
+    if (c->closing)
+        return;
+    if (c->request_count >= MAX_QUEUED_REQUESTS)
+        conn_pause_recv(c);
+    else
+        arm_recv(c);
+}
+
 static void recycle_buffer(struct sb_server_shard *ss, unsigned bid)
 {
     io_uring_buf_ring_add(ss->buf_ring, ss->buf_base + (size_t)bid * ss->buf_size, ss->buf_size,
@@ -383,7 +421,7 @@ static void on_recv(struct sb_conn *c, const struct io_uring_cqe *cqe)
 {
     struct sb_server_shard *ss = c->ss;
     if (!(cqe->flags & IORING_CQE_F_MORE))
-        c->recv_armed = false;
+        c->recv_armed = c->recv_cancelled = false;
     if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         atomic_fetch_add_explicit(&ss->bytes_received, (uint64_t)cqe->res, memory_order_relaxed);
@@ -398,9 +436,11 @@ static void on_recv(struct sb_conn *c, const struct io_uring_cqe *cqe)
         else
             conn_take_frames(c);
         if (!c->closing && c->request_count >= MAX_QUEUED_REQUESTS)
-            c->recv_paused = true; /* the armed recv may still deliver; no new one */
+            conn_pause_recv(c);
     } else if (cqe->res == -ENOBUFS) {
         ss->recv_starved = true; /* every buffer in use: re-armed by the next step */
+    } else if (cqe->res == -ECANCELED) {
+        /* Our conn_pause_recv(): not an end of stream (a close shuts the socket down). */
     } else if (cqe->res == 0 || cqe->res < 0) {
         /* End of stream, reset, or our own shutdown. */
         if (!c->closing) {
@@ -426,6 +466,8 @@ static bool net_step(struct sb_shard *s, void *ctx)
         uint64_t data = cqes[i].user_data & ~SB_LOG_WRITER_FOREIGN;
         void *obj = (void *)(uintptr_t)(data & ~(uint64_t)7);
         switch ((enum sb_net_op)(data & 7)) {
+        case SB_NET_OP_NONE:
+            break;
         case OP_ACCEPT:
             on_accept(obj, &cqes[i]);
             break;

@@ -372,12 +372,11 @@ static int fetch_submit_read(struct sb_shard *s, struct sb_part_op *op)
     return 0;
 }
 
-/* The bytes read (op->data, op->data_len): keep the whole, verified batches, count them. */
+/* The bytes read (op->data, op->data_len): keep the whole, verified batches (counted in the
+ * metrics by the request's shard, once it knows what it serves). */
 static void fetch_trim(struct sb_part_op *op)
 {
-    struct sb_partition *part = &op->topic->partitions[op->partition];
     size_t used = 0, got = op->data_len;
-    uint64_t events = 0;
     const char *why = NULL;
     int rc = 0;
     while (used + SB_BATCH_HEADER_BYTES <= got) {
@@ -395,7 +394,6 @@ static void fetch_trim(struct sb_part_op *op)
             break;
         }
         used += total;
-        events += (uint64_t)info.record_count;
     }
     if (rc && used == 0) {
         sb_server_log(op->origin->srv, SB_LOG_ERROR,
@@ -412,13 +410,6 @@ static void fetch_trim(struct sb_part_op *op)
         return;
     }
     op->data_len = (uint32_t)used;
-    /* Relaxed: single writer (this shard); see produce_done(). */
-    atomic_store_explicit(&part->events_out,
-                          atomic_load_explicit(&part->events_out, memory_order_relaxed) + events,
-                          memory_order_relaxed);
-    atomic_store_explicit(&part->bytes_out,
-                          atomic_load_explicit(&part->bytes_out, memory_order_relaxed) + used,
-                          memory_order_relaxed);
 }
 
 /* The read is over: let go of the segment, count it out, answer. A topic deleted while the
