@@ -74,6 +74,14 @@ struct sb_part_op {
     struct sb_part_op *next_deferred; /* owner's queue of appends waiting for room */
 };
 
+/** sb_part_op_seen_end - the end a waiting Fetch @op has already seen: it waits for the
+ *  partition's published end to move past this (its fetch offset, or the high watermark of
+ *  its last read when that read found some data, less than min_bytes). Origin shard thread. */
+static inline int64_t sb_part_op_seen_end(const struct sb_part_op *op)
+{
+    return op->high_watermark > op->fetch_offset ? op->high_watermark : op->fetch_offset;
+}
+
 /** sb_part_op_run - run @op on its owner (the calling shard) and send it back. Shard thread
  *  (the owner of op->topic's partition op->partition). */
 void sb_part_op_run(struct sb_shard *s, void *op);

@@ -524,7 +524,7 @@ static bool net_has_work(struct sb_shard *s, void *ctx)
             struct sb_part_op *op = &r->ops[i];
             if (op->topic && !op->error &&
                 sb_partition_watch_end(s, &op->topic->partitions[op->partition],
-                                       op->fetch_offset))
+                                       sb_part_op_seen_end(op)))
                 return true;
         }
     return false;

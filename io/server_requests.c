@@ -404,10 +404,12 @@ bool sb_requests_poll_waiting(struct sb_server_shard *ss, int64_t now_ns)
         bool ready = now_ns >= req->deadline_ns || ss->stopping;
         for (uint32_t i = 0; i < req->op_count && !ready; i++) {
             const struct sb_part_op *op = &req->ops[i];
-            /* Acquire pairs with the owner's seq_cst store in sb_partition_publish_end(). */
+            /* Acquire pairs with the owner's seq_cst store in sb_partition_publish_end().
+             * Past what the last read saw, not just past the fetch offset: a partition that
+             * has some data (less than min_bytes) is read again only once it grows. */
             ready = op->topic && !op->error &&
                     atomic_load_explicit(&op->topic->partitions[op->partition].published_end,
-                                         memory_order_acquire) > op->fetch_offset;
+                                         memory_order_acquire) > sb_part_op_seen_end(op);
         }
         if (!ready)
             continue;
