@@ -72,6 +72,7 @@ struct sb_part_op {
     int64_t high_watermark;
     int64_t log_start_offset;
     struct sb_part_op *next_deferred; /* owner's queue of appends waiting for room */
+    struct sb_part_op *next_return;   /* owner's list of ops whose return post failed */
 };
 
 /** sb_part_op_seen_end - the end a waiting Fetch @op has already seen: it waits for the
@@ -104,8 +105,9 @@ static inline uint64_t sb_server_op_data(void *obj, enum sb_net_op op)
     return SB_LOG_WRITER_FOREIGN | (uint64_t)(uintptr_t)obj | (uint64_t)op;
 }
 
-/** sb_server_partition_step - retry appends that waited for room in the write buffer. True
- *  when it did something. Shard thread. */
+/** sb_server_partition_step - post again the ops whose return found no memory, and retry
+ *  appends that waited for room in the write buffer. True when it did something. Shard
+ *  thread. */
 bool sb_server_partition_step(struct sb_server_shard *ss);
 
 /** The producer id InitProducerId hands out next (unique for this data dir's lifetime). */
@@ -214,6 +216,10 @@ struct sb_server_shard {
     uint32_t conn_count;
     struct sb_request *waiting;    /* Fetch requests long polling */
     struct sb_part_op *deferred_head, *deferred_tail; /* appends waiting for room */
+    /* Ops of other shards' requests done here whose return post found no memory (the ring
+     * full and no overflow node): posted again by sb_server_partition_step(), never lost. */
+    struct sb_part_op *returns_head, *returns_tail;
+    bool oom_reported;             /* the out-of-memory episode was logged */
     uint32_t reads_in_flight;      /* Fetch reads on this shard's ring (any shard's requests) */
     struct sb_shard_service service;
     int setup_error;

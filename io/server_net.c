@@ -483,11 +483,17 @@ static bool net_step(struct sb_shard *s, void *ctx)
         }
     }
     work = n > 0;
-    if (s->writer.foreign_lost) {
-        /* A completion could not be kept (out of memory): we cannot know whose it was. */
-        sb_server_log(ss->srv, SB_LOG_ERROR, "shard %u: out of memory in the network loop",
-                      ss->id);
-        s->writer.foreign_lost = false;
+    if (s->writer.foreign_stalled) {
+        /* A completion could not be copied out (out of memory): it waits in the queue and is
+         * taken by a later reap. Said once per episode. */
+        if (!ss->oom_reported)
+            sb_server_log(ss->srv, SB_LOG_ERROR,
+                          "shard %u: out of memory in the network loop: completions wait in "
+                          "the queue", ss->id);
+        ss->oom_reported = true;
+        s->writer.foreign_stalled = false;
+    } else if (n > 0) {
+        ss->oom_reported = false;
     }
     if (ss->recv_starved) {
         ss->recv_starved = false;
@@ -517,6 +523,8 @@ static bool net_has_work(struct sb_shard *s, void *ctx)
     if (s->writer.foreign_count)
         return true;
     if (ss->deferred_head && !s->in_flight)
+        return true;
+    if (ss->returns_head) /* operations to send back, waiting for memory */
         return true;
     /* Waiting Fetches: register for a wake-up when their partitions grow, then look. */
     for (struct sb_request *r = ss->waiting; r; r = r->next_waiting)
@@ -657,13 +665,17 @@ int sb_server_net_finish(struct sb_shard *s, void *arg)
     }
     /* Quiet: nothing left here. The service stays attached (sb_server_net_detach()): another
      * shard's operation may still be on its way to this one. */
-    return ss->conns || ss->accept_armed || ss->deferred_head || ss->reads_in_flight ? 0 : 1;
+    return ss->conns || ss->accept_armed || ss->deferred_head || ss->reads_in_flight ||
+                   ss->returns_head
+               ? 0
+               : 1;
 }
 
 int sb_server_net_detach(struct sb_shard *s, void *arg)
 {
     struct sb_server_shard *ss = arg;
-    if (ss->conns || ss->accept_armed || ss->deferred_head || ss->reads_in_flight)
+    if (ss->conns || ss->accept_armed || ss->deferred_head || ss->reads_in_flight ||
+        ss->returns_head)
         return -EBUSY; /* not quiet: sb_server_net_finish() first */
     s->service = NULL;
     free_buffers(ss);

@@ -240,12 +240,40 @@ static struct sb_server_shard *owner_part(struct sb_shard *s, const struct sb_pa
 
 static void send_back(struct sb_shard *s, struct sb_part_op *op)
 {
-    if (sb_shard_post(s, op->origin->id, sb_request_op_returned, op)) {
-        /* Out of memory for the ring's overflow: nothing else can carry it back. */
+    if (sb_shard_post(s, op->origin->id, sb_request_op_returned, op) == 0)
+        return;
+    /* Out of memory for the ring's overflow: the op waits in this shard's list (intrusive,
+     * so keeping it cannot fail) and is posted again by sb_server_partition_step(); the
+     * request and its connection stay until it is back (the server's stop waits too). */
+    struct sb_server_shard *own = owner_part(s, op);
+    if (!own->oom_reported)
         sb_server_log(op->origin->srv, SB_LOG_ERROR,
-                      "shard %u: out of memory returning a request to shard %u", s->id,
-                      op->origin->id);
+                      "shard %u: out of memory returning a request to shard %u: retrying",
+                      s->id, op->origin->id);
+    own->oom_reported = true;
+    op->next_return = NULL;
+    if (own->returns_tail)
+        own->returns_tail->next_return = op;
+    else
+        own->returns_head = op;
+    own->returns_tail = op;
+}
+
+/* Post the ops of the returns list back, in order, while memory allows. */
+static bool retry_returns(struct sb_server_shard *ss)
+{
+    bool work = false;
+    while (ss->returns_head) {
+        struct sb_part_op *op = ss->returns_head;
+        struct sb_part_op *next = op->next_return; /* op belongs to the origin once posted */
+        if (sb_shard_post(ss->shard, op->origin->id, sb_request_op_returned, op))
+            break;
+        ss->returns_head = next;
+        if (!next)
+            ss->returns_tail = NULL;
+        work = true;
     }
+    return work;
 }
 
 static void produce_done(struct sb_shard *s, void *arg, int error, int64_t base_offset)
@@ -307,7 +335,7 @@ static bool produce_try(struct sb_shard *s, struct sb_part_op *op)
 
 bool sb_server_partition_step(struct sb_server_shard *ss)
 {
-    bool work = false;
+    bool work = ss->returns_head && retry_returns(ss);
     while (ss->deferred_head) {
         struct sb_part_op *op = ss->deferred_head;
         /* Read first: an op answered at once may free its request, and the op with it. */

@@ -188,9 +188,13 @@ static void dispatch_ops(struct sb_server_shard *ss, struct sb_request *req)
         req->ops_pending++;
         unsigned owner = sb_partition_owner(op->topic, (uint32_t)op->partition, shards);
         if (sb_shard_post(ss->shard, owner, sb_part_op_run, op)) {
+            /* Out of memory (the ring full and no overflow node): this partition is answered
+             * with an error, visibly, rather than left waiting. */
             op->dispatched = false;
             op->error = KAFKA_UNKNOWN_SERVER_ERROR;
             req->ops_pending--;
+            log_bad(ss, req, "out of memory sending a partition operation: answered with an "
+                             "error");
         }
     }
     if (--req->ops_pending == 0) /* drop the extra count */
