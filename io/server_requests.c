@@ -193,8 +193,9 @@ static void dispatch_ops(struct sb_server_shard *ss, struct sb_request *req)
             op->dispatched = false;
             op->error = KAFKA_UNKNOWN_SERVER_ERROR;
             req->ops_pending--;
-            log_bad(ss, req, "out of memory sending a partition operation: answered with an "
-                             "error");
+            sb_server_log(ss->srv, SB_LOG_ERROR,
+                          "connection %s: out of memory sending a partition operation to shard "
+                          "%u: answered with an error", req->conn->peer, owner);
         }
     }
     if (--req->ops_pending == 0) /* drop the extra count */
