@@ -204,6 +204,8 @@ struct sb_server_shard {
     unsigned id;
     int listen_fd;
     bool accept_armed;
+    bool accept_failing;           /* accepts fail (EMFILE...): logged once, until one works */
+    int64_t accept_retry_ns;       /* re-arm the accept no sooner (0: at once) */
     bool stopping;                 /* stop accepting; close connections once answered */
     /* provided buffers for multishot recv */
     struct io_uring_buf_ring *buf_ring;

@@ -59,10 +59,17 @@ static struct io_uring_sqe *net_sqe(struct sb_server_shard *ss)
 
 /* ------------------------------ accept ------------------------------ */
 
+/* After a failed accept (EMFILE, ENFILE, ENOMEM...) the next try waits this long: re-arming
+ * at once would fail again on every turn of the loop. */
+#define ACCEPT_RETRY_NS (100 * 1000000LL)
+
 static void arm_accept(struct sb_server_shard *ss)
 {
     if (ss->accept_armed || ss->stopping || ss->listen_fd < 0)
         return;
+    if (ss->accept_retry_ns && sb_now_ns() < ss->accept_retry_ns)
+        return; /* backing off: net_timeout_ns() wakes the shard then */
+    ss->accept_retry_ns = 0;
     struct io_uring_sqe *sqe = net_sqe(ss);
     if (!sqe)
         return; /* retried by the next step */
@@ -112,13 +119,24 @@ static void on_accept(struct sb_server_shard *ss, const struct io_uring_cqe *cqe
     if (!(cqe->flags & IORING_CQE_F_MORE))
         ss->accept_armed = false;
     if (cqe->res < 0) {
-        if (cqe->res != -ECANCELED && cqe->res != -EINVAL && cqe->res != -EBADF)
-            sb_server_log(ss->srv, SB_LOG_WARN, "shard %u: accept failed: %s", ss->id,
-                          strerror(-cqe->res));
+        if (cqe->res == -ECANCELED || cqe->res == -EINVAL || cqe->res == -EBADF)
+            return; /* the listener was closed (stop) */
+        /* Logged once per burst of failures; tried again in ACCEPT_RETRY_NS. */
+        if (!ss->accept_failing)
+            sb_server_log(ss->srv, SB_LOG_WARN,
+                          "shard %u: accept failed: %s (retrying every %lld ms until it works)",
+                          ss->id, strerror(-cqe->res), ACCEPT_RETRY_NS / 1000000);
+        ss->accept_failing = true;
+        if (!ss->accept_armed)
+            ss->accept_retry_ns = sb_now_ns() + ACCEPT_RETRY_NS;
         return;
     }
     int fd = cqe->res;
     struct sb_server *srv = ss->srv;
+    if (ss->accept_failing) {
+        sb_server_log(srv, SB_LOG_INFO, "shard %u: accepting connections again", ss->id);
+        ss->accept_failing = false;
+    }
     if (ss->stopping) {
         close(fd);
         return;
@@ -542,9 +560,11 @@ static int64_t net_timeout_ns(struct sb_shard *s, void *ctx)
 {
     struct sb_server_shard *ss = ctx;
     (void)s;
-    if (!ss->waiting)
+    if (!ss->waiting && !ss->accept_retry_ns)
         return -1;
     int64_t now = sb_now_ns(), first = INT64_MAX;
+    if (ss->accept_retry_ns)
+        first = ss->accept_retry_ns;
     for (struct sb_request *r = ss->waiting; r; r = r->next_waiting)
         if (r->deadline_ns < first)
             first = r->deadline_ns;
