@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1404,6 +1406,110 @@ static void case_long_poll_some_data(void)
     printf("ok: a long poll with less than min_bytes waits without spinning\n");
 }
 
+/* Lines of the daemon's log containing @needle. */
+static int log_lines_with(const char *needle)
+{
+    FILE *f = fopen(srv.log_path, "r");
+    CHECK(f != NULL);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+static int daemon_fd_count(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)srv.pid);
+    DIR *d = opendir(path);
+    CHECK(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/*
+ * Out of file descriptors (the daemon started with a low RLIMIT_NOFILE):
+ * failed accepts are logged once per burst, not on every try, and retried on a timer, so the
+ * daemon does not spin meanwhile (its CPU time over 1 s stays low); once connections close,
+ * a new client is served again.
+ */
+static void case_accept_out_of_fds(void)
+{
+    /* liburing raises the daemon's soft limit by the size of each shard's registered file
+     * table (1024) when that is above it: the daemon ends up with about 1024 descriptors to
+     * spare, so the test opens more connections than that. */
+    enum { CONNS = 1400 };
+    sbt_server_start(&srv);
+    int base = daemon_fd_count();
+    sbt_server_stop(&srv);
+    struct rlimit old, low, mine;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    if (old.rlim_max != RLIM_INFINITY && old.rlim_max < CONNS + 200) {
+        printf("skip: out-of-descriptors case (hard limit %lu)\n", (unsigned long)old.rlim_max);
+        return;
+    }
+    low = old;
+    low.rlim_cur = (rlim_t)base + 6;
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    sbt_server_start(&srv); /* inherits the low limit */
+    mine = old;
+    if (mine.rlim_cur < CONNS + 200)
+        mine.rlim_cur = CONNS + 200; /* ours: room for the connections */
+    CHECK(setrlimit(RLIMIT_NOFILE, &mine) == 0);
+    static int fds[CONNS];
+    for (int i = 0; i < CONNS; i++)
+        fds[i] = connect_or_die(); /* the kernel completes them; the daemon cannot take all */
+    struct timespec pause = {0, 500 * 1000000};
+    nanosleep(&pause, NULL);
+    double cpu0 = daemon_cpu_s();
+    struct timespec second = {1, 0};
+    nanosleep(&second, NULL);
+    double cpu = daemon_cpu_s() - cpu0;
+    int failed_lines = log_lines_with("accept failed");
+    printf("   %d descriptors at start, %d connections: %d 'accept failed' lines, CPU %.2f s "
+           "in 1 s\n", base, CONNS, failed_lines, cpu);
+    CHECK(failed_lines >= 1);
+    if (failed_lines > 4 || cpu > 0.3) {
+        sbt_dump_log(&srv);
+        fprintf(stderr, "failed accepts: logged %d times, %.2f s of CPU in 1 s\n", failed_lines,
+                cpu);
+        abort();
+    }
+    for (int i = 0; i < CONNS; i++)
+        close(fds[i]);
+    /* A new client is served once the daemon has descriptors again (tries every 100 ms). */
+    double t0 = now_s();
+    for (;;) {
+        int fd = connect_or_die();
+        int32_t corr;
+        send_api_versions(fd, 0, &corr);
+        unsigned char *body;
+        size_t len;
+        int rc = recv_frame(fd, &body, &len);
+        close(fd);
+        if (rc == RECV_OK) {
+            struct sb_kreader r;
+            sb_kreader_init(&r, body, len);
+            CHECK_EQ(sb_kr_i32(&r), corr);
+            CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_NONE);
+            free(body);
+            break;
+        }
+        CHECK(now_s() - t0 < 20.0);
+    }
+    CHECK(log_lines_with("accepting connections again") >= 1);
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    printf("ok: out of descriptors, accepts fail quietly and without spinning; then served "
+           "again\n");
+    sbt_server_stop(&srv);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1445,6 +1551,7 @@ int main(int argc, char **argv)
     if (!srv.external) {
         sbt_server_start(&srv); /* same data dir and ports */
         case_stop_under_load();
+        case_accept_out_of_fds();
     }
     sbt_server_cleanup(&srv);
     printf("PASS\n");
