@@ -119,7 +119,8 @@ static void on_accept(struct sb_server_shard *ss, const struct io_uring_cqe *cqe
     if (!(cqe->flags & IORING_CQE_F_MORE))
         ss->accept_armed = false;
     if (cqe->res < 0) {
-        if (cqe->res == -ECANCELED || cqe->res == -EINVAL || cqe->res == -EBADF)
+        if (ss->stopping || cqe->res == -ECANCELED || cqe->res == -EINVAL ||
+            cqe->res == -EBADF)
             return; /* the listener was closed (stop) */
         /* Logged once per burst of failures; tried again in ACCEPT_RETRY_NS. */
         if (!ss->accept_failing)
@@ -657,8 +658,10 @@ int sb_server_net_start(struct sb_shard *s, void *arg)
 int sb_server_net_stop(struct sb_shard *s, void *arg)
 {
     struct sb_server_shard *ss = arg;
-    (void)s;
     ss->stopping = true;
+    /* An accept prepared but not yet submitted would otherwise reach the kernel after the
+     * close below, with a descriptor number that may name another file by then. */
+    sb_log_writer_flush(&s->writer);
     if (ss->listen_fd >= 0) {
         /* Ends the multishot accept; nobody new gets in. */
         shutdown(ss->listen_fd, SHUT_RDWR);

@@ -1406,15 +1406,17 @@ static void case_long_poll_some_data(void)
     printf("ok: a long poll with less than min_bytes waits without spinning\n");
 }
 
-/* Lines of the daemon's log containing @needle. */
+/* Lines of the running daemon's log containing @needle (the log file is shared by every
+ * start of the test's daemon: only this process's lines count). */
 static int log_lines_with(const char *needle)
 {
     FILE *f = fopen(srv.log_path, "r");
     CHECK(f != NULL);
-    char line[4096];
+    char line[4096], tag[48];
+    snprintf(tag, sizeof tag, "shardbusd[%d]", (int)srv.pid);
     int n = 0;
     while (fgets(line, sizeof line, f))
-        n += strstr(line, needle) != NULL;
+        n += strstr(line, tag) != NULL && strstr(line, needle) != NULL;
     fclose(f);
     return n;
 }
