@@ -7,7 +7,10 @@
  * (truncated frames, a size over the limit, an unknown API key, an unsupported version of
  * another API, garbage). After each case a fresh connection still gets ApiVersions and Metadata
  * answered, a connection opened at the start is still served at the end, nothing bad was
- * stored, and the daemon stops cleanly on SIGTERM.
+ * stored, and the daemon stops cleanly on SIGTERM. Also the limits: a Fetch's max_bytes
+ * (KIP-74), the partitions per request, a connection with 4096 requests queued, a long poll
+ * that must not spin; then, on restarts of the daemon, a stop under cross-shard load and
+ * accepts failing for want of descriptors.
  *
  * Requests are encoded by hand (request header v1: api_key, api_version, correlation_id,
  * client_id) with the io/ writer; record batches with io/record_batch.h, then corrupted.
