@@ -444,8 +444,13 @@ static void run_control(struct sb_shard *s)
  */
 static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
 {
-    if (atomic_load_explicit(&s->control_pending, memory_order_seq_cst) ||
-        atomic_load_explicit(&s->exit_requested, memory_order_seq_cst))
+    if (atomic_load_explicit(&s->control_pending, memory_order_seq_cst))
+        return true;
+    /* An exit request is work only once the log has nothing pending: the loop cannot leave
+     * before that, and counting it would make the shard spin rather than sleep in io_uring
+     * until its group completes (a group to seal is work of its own, below). */
+    if (atomic_load_explicit(&s->exit_requested, memory_order_seq_cst) &&
+        !(s->durable && sb_shard_log_pending(s)))
         return true;
     for (unsigned j = 0; j < s->shard_count; j++)
         if (!s->from_shard_blocked[j] && !sb_ring_is_empty_seq_cst(&s->from_shard[j]))

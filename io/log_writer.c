@@ -268,19 +268,20 @@ static int handle_write(struct sb_log_writer *w, size_t i, int res)
     return 0;
 }
 
-static void keep_foreign(struct sb_log_writer *w, const struct io_uring_cqe *cqe)
+/* Copy @cqe into the foreign list; false when there is no memory for it (then nothing was
+ * kept, and the caller leaves the CQE in the completion queue). */
+static bool keep_foreign(struct sb_log_writer *w, const struct io_uring_cqe *cqe)
 {
     if (w->foreign_count == w->foreign_cap) {
         size_t cap = w->foreign_cap ? w->foreign_cap * 2 : 64;
         struct io_uring_cqe *n = realloc(w->foreign, cap * sizeof(*n));
-        if (!n) {
-            w->foreign_lost = true;
-            return;
-        }
+        if (!n)
+            return false;
         w->foreign = n;
         w->foreign_cap = cap;
     }
     w->foreign[w->foreign_count++] = *cqe; /* the 16-byte form: the ring has no CQE32 */
+    return true;
 }
 
 /*
@@ -304,7 +305,13 @@ static int process_cqes(struct sb_log_writer *w)
         uint64_t data = io_uring_cqe_get_data64(cqe);
         int res = cqe->res;
         if (data & SB_LOG_WRITER_FOREIGN) {
-            keep_foreign(w, cqe);
+            if (!keep_foreign(w, cqe)) {
+                /* Out of memory: the completion stays in the queue (the kernel keeps it, and
+                 * keeps later ones in its overflow list), so nothing is lost; the next reap
+                 * tries again. */
+                w->foreign_stalled = true;
+                break;
+            }
             io_uring_cqe_seen(&w->ring, cqe);
             continue;
         }

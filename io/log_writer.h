@@ -78,7 +78,9 @@ struct sb_log_writer {
      * their handler may prepare new operations freely. */
     struct io_uring_cqe *foreign, *foreign_taken; /* two buffers, swapped by take */
     size_t foreign_count, foreign_cap, foreign_taken_cap;
-    bool foreign_lost;        /* out of memory while keeping one: the owner must recover */
+    bool foreign_stalled;     /* out of memory while keeping one: it was left in the queue
+                                 and reaping stopped there until the next reap (nothing lost;
+                                 set for the owner to report, which clears it) */
     uint64_t callbacks_run;   /* struct sb_log_io_cb completions handled so far */
     /* Counters for metrics and benchmarks. */
     uint64_t groups, bytes_written, short_writes, busy_retries;

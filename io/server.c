@@ -61,24 +61,39 @@ static void server_free(struct sb_server *srv)
     free(srv);
 }
 
+/*
+ * Stop in two phases. First every shard stops accepting and then answers and closes its
+ * connections, polled until all report quiet in the same round: a shard whose connections are
+ * done must keep its service, since another shard's partition operation may still be in a
+ * ring on its way to it (its read completion or deferred append is handled by the service).
+ * Once every shard is quiet nothing can reach any of them (operations come only from
+ * connections; no shard accepts any more), and only then does each detach its service.
+ */
 static int stop_shards(struct sb_server *srv, unsigned started)
 {
     for (unsigned i = 0; i < started; i++)
         sb_shard_call(srv->bus->shards[i], sb_server_net_stop, srv->shards[i]);
-    /* Let every shard answer what is in flight, then close; poll until all are done. */
     for (int round = 0;; round++) {
-        unsigned finished = 0;
+        unsigned quiet = 0;
         for (unsigned i = 0; i < started; i++)
-            finished += sb_shard_call(srv->bus->shards[i], sb_server_net_finish,
-                                      srv->shards[i]) == 1;
-        if (finished == started)
-            return 0;
+            quiet += sb_shard_call(srv->bus->shards[i], sb_server_net_finish,
+                                   srv->shards[i]) == 1;
+        if (quiet == started)
+            break;
         if (round == 3000) { /* 30 s */
             sb_server_log(srv, SB_LOG_ERROR, "server stop: connections still busy after 30 s");
             return -ETIMEDOUT;
         }
         usleep(10000);
     }
+    for (unsigned i = 0; i < started; i++) {
+        int rc = sb_shard_call(srv->bus->shards[i], sb_server_net_detach, srv->shards[i]);
+        if (rc) { /* cannot happen: nothing reaches a quiet shard */
+            sb_server_log(srv, SB_LOG_ERROR, "server stop: shard %u busy again after quiet", i);
+            return rc;
+        }
+    }
+    return 0;
 }
 
 int sb_server_start(struct sb_bus *bus, const struct sb_server_config *cfg,

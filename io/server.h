@@ -65,8 +65,14 @@ int sb_server_start(struct sb_bus *bus, const struct sb_server_config *cfg,
 /**
  * sb_server_stop - stop accepting, finish the requests in flight (a Fetch waiting for data is
  * answered with what there is), send their responses, close every connection and free the
- * server. The bus stays open (sb_bus_close() then flushes and syncs the log). Returns 0.
- * Same thread rules as sb_server_start().
+ * server. The bus stays open (sb_bus_close() then flushes and syncs the log). Blocks until
+ * every shard has closed its connections and finished the operations of their requests (even
+ * those that run on other shards), then detaches the server from the shards.
+ * Returns 0, -EINVAL (@srv NULL), or -ETIMEDOUT when connections are still busy after 30 s
+ * (a client that does not read its answers, for example; a log line says so): the server is
+ * then not freed and stays attached to the shards; the caller must not use @srv again, and may
+ * still close the bus (which ends the shards, and the server's sockets with them, after
+ * writing and syncing the log). Same thread rules as sb_server_start().
  */
 int sb_server_stop(struct sb_server *srv);
 

@@ -60,7 +60,8 @@ struct sb_part_op {
     int32_t max_bytes;
     unsigned char *data;
     uint32_t data_len;             /* bytes read so far, then the whole batches kept */
-    int read_fd;                   /* the segment being read (through the owner's io_uring) */
+    int read_fd;                   /* the op's own duplicate of the segment's descriptor while
+                                      its read is in flight (the owner's io_uring) */
     uint64_t read_position;
     int64_t read_segment_base;
     uint32_t read_want, read_avail;
@@ -71,7 +72,16 @@ struct sb_part_op {
     int64_t high_watermark;
     int64_t log_start_offset;
     struct sb_part_op *next_deferred; /* owner's queue of appends waiting for room */
+    struct sb_part_op *next_return;   /* owner's list of ops whose return post failed */
 };
+
+/** sb_part_op_seen_end - the end a waiting Fetch @op has already seen: it waits for the
+ *  partition's published end to move past this (its fetch offset, or the high watermark of
+ *  its last read when that read found some data, less than min_bytes). Origin shard thread. */
+static inline int64_t sb_part_op_seen_end(const struct sb_part_op *op)
+{
+    return op->high_watermark > op->fetch_offset ? op->high_watermark : op->fetch_offset;
+}
 
 /** sb_part_op_run - run @op on its owner (the calling shard) and send it back. Shard thread
  *  (the owner of op->topic's partition op->partition). */
@@ -82,15 +92,22 @@ void sb_part_op_run(struct sb_shard *s, void *op);
 void sb_part_op_read_done(struct sb_shard *s, struct sb_part_op *op, int res);
 
 /* user_data of the server's io_uring operations: SB_LOG_WRITER_FOREIGN | object | operation. */
-enum sb_net_op { SB_NET_OP_ACCEPT = 1, SB_NET_OP_RECV = 2, SB_NET_OP_SEND = 3, SB_NET_OP_READ = 4 };
+enum sb_net_op {
+    SB_NET_OP_NONE = 0, /* a completion nobody waits for (a cancel's) */
+    SB_NET_OP_ACCEPT = 1,
+    SB_NET_OP_RECV = 2,
+    SB_NET_OP_SEND = 3,
+    SB_NET_OP_READ = 4,
+};
 
 static inline uint64_t sb_server_op_data(void *obj, enum sb_net_op op)
 {
     return SB_LOG_WRITER_FOREIGN | (uint64_t)(uintptr_t)obj | (uint64_t)op;
 }
 
-/** sb_server_partition_step - retry appends that waited for room in the write buffer. True
- *  when it did something. Shard thread. */
+/** sb_server_partition_step - post again the ops whose return found no memory, and retry
+ *  appends that waited for room in the write buffer. True when it did something. Shard
+ *  thread. */
 bool sb_server_partition_step(struct sb_server_shard *ss);
 
 /** The producer id InitProducerId hands out next (unique for this data dir's lifetime). */
@@ -115,6 +132,7 @@ struct sb_request {
     bool close_after;              /* close the connection once this is reached */
     /* Fetch */
     int32_t min_bytes;
+    int32_t fetch_max_bytes;       /* the request's max_bytes (at most FETCH_MAX_BYTES) */
     int64_t deadline_ns;           /* long polling until then */
     bool waiting;                  /* in the shard's waiting list */
     struct sb_request *next_waiting;
@@ -159,6 +177,7 @@ struct sb_conn {
     bool recv_armed;
     bool closing;                  /* no more reads; close once nothing is in flight */
     bool recv_paused;              /* too many requests queued: read again once they drain */
+    bool recv_cancelled;           /* the armed recv was asked to end (recv_paused) */
     struct sb_conn *prev, *next;   /* the shard's connections */
 };
 
@@ -185,6 +204,8 @@ struct sb_server_shard {
     unsigned id;
     int listen_fd;
     bool accept_armed;
+    bool accept_failing;           /* accepts fail (EMFILE...): logged once, until one works */
+    int64_t accept_retry_ns;       /* re-arm the accept no sooner (0: at once) */
     bool stopping;                 /* stop accepting; close connections once answered */
     /* provided buffers for multishot recv */
     struct io_uring_buf_ring *buf_ring;
@@ -197,6 +218,10 @@ struct sb_server_shard {
     uint32_t conn_count;
     struct sb_request *waiting;    /* Fetch requests long polling */
     struct sb_part_op *deferred_head, *deferred_tail; /* appends waiting for room */
+    /* Ops of other shards' requests done here whose return post found no memory (the ring
+     * full and no overflow node): posted again by sb_server_partition_step(), never lost. */
+    struct sb_part_op *returns_head, *returns_tail;
+    bool oom_reported;             /* the out-of-memory episode was logged */
     uint32_t reads_in_flight;      /* Fetch reads on this shard's ring (any shard's requests) */
     struct sb_shard_service service;
     int setup_error;
@@ -233,9 +258,16 @@ int sb_server_net_start(struct sb_shard *s, void *ss);
 /** sb_server_net_stop - stop accepting and close connections once answered (shard thread). */
 int sb_server_net_stop(struct sb_shard *s, void *ss);
 
-/** sb_server_net_finish - 1 when the shard's part has no connection left (then its listener
- *  and buffers are freed and the service detached), else 0 (shard thread). */
+/** sb_server_net_finish - close what is answered; 1 when the shard's part is quiet (no
+ *  connection, accept, deferred append or disk read left), else 0. The service stays attached:
+ *  once every shard is quiet in one round, nothing can reach any of them any more (operations
+ *  only come from connections, and no shard accepts) and sb_server_net_detach() runs on each
+ *  (shard thread). */
 int sb_server_net_finish(struct sb_shard *s, void *ss);
+
+/** sb_server_net_detach - free the shard's buffers and detach its service. 0, or -EBUSY when
+ *  the shard is not quiet (shard thread). */
+int sb_server_net_detach(struct sb_shard *s, void *ss);
 
 /** sb_now_ns - CLOCK_MONOTONIC in nanoseconds. */
 int64_t sb_now_ns(void);

@@ -35,7 +35,10 @@
 
 #define RECV_BUFFERS 256u      /* per shard; a power of two */
 #define RECV_BUFFER_BYTES 16384u
-#define MAX_QUEUED_REQUESTS 4096u /* per connection: more is a misbehaving client */
+/* Requests queued per connection: at this many the connection's recv is cancelled and its
+ * bytes stay in the socket (TCP flow control then holds the client back) until the queue is
+ * down to half; frames already received wait in the framer meanwhile. */
+#define MAX_QUEUED_REQUESTS 4096u
 
 int64_t sb_now_ns(void)
 {
@@ -56,10 +59,17 @@ static struct io_uring_sqe *net_sqe(struct sb_server_shard *ss)
 
 /* ------------------------------ accept ------------------------------ */
 
+/* After a failed accept (EMFILE, ENFILE, ENOMEM...) the next try waits this long: re-arming
+ * at once would fail again on every turn of the loop. */
+#define ACCEPT_RETRY_NS (100 * 1000000LL)
+
 static void arm_accept(struct sb_server_shard *ss)
 {
     if (ss->accept_armed || ss->stopping || ss->listen_fd < 0)
         return;
+    if (ss->accept_retry_ns && sb_now_ns() < ss->accept_retry_ns)
+        return; /* backing off: net_timeout_ns() wakes the shard then */
+    ss->accept_retry_ns = 0;
     struct io_uring_sqe *sqe = net_sqe(ss);
     if (!sqe)
         return; /* retried by the next step */
@@ -109,13 +119,25 @@ static void on_accept(struct sb_server_shard *ss, const struct io_uring_cqe *cqe
     if (!(cqe->flags & IORING_CQE_F_MORE))
         ss->accept_armed = false;
     if (cqe->res < 0) {
-        if (cqe->res != -ECANCELED && cqe->res != -EINVAL && cqe->res != -EBADF)
-            sb_server_log(ss->srv, SB_LOG_WARN, "shard %u: accept failed: %s", ss->id,
-                          strerror(-cqe->res));
+        if (ss->stopping || cqe->res == -ECANCELED || cqe->res == -EINVAL ||
+            cqe->res == -EBADF)
+            return; /* the listener was closed (stop) */
+        /* Logged once per burst of failures; tried again in ACCEPT_RETRY_NS. */
+        if (!ss->accept_failing)
+            sb_server_log(ss->srv, SB_LOG_WARN,
+                          "shard %u: accept failed: %s (retrying every %lld ms until it works)",
+                          ss->id, strerror(-cqe->res), ACCEPT_RETRY_NS / 1000000);
+        ss->accept_failing = true;
+        if (!ss->accept_armed)
+            ss->accept_retry_ns = sb_now_ns() + ACCEPT_RETRY_NS;
         return;
     }
     int fd = cqe->res;
     struct sb_server *srv = ss->srv;
+    if (ss->accept_failing) {
+        sb_server_log(srv, SB_LOG_INFO, "shard %u: accepting connections again", ss->id);
+        ss->accept_failing = false;
+    }
     if (ss->stopping) {
         close(fd);
         return;
@@ -266,6 +288,8 @@ static void conn_try_send(struct sb_conn *c)
     c->send_in_flight = true;
 }
 
+static void conn_resume_recv(struct sb_conn *c);
+
 static void on_send(struct sb_conn *c, int res)
 {
     c->send_in_flight = false;
@@ -305,8 +329,11 @@ static void on_send(struct sb_conn *c, int res)
         return;
     }
     if (c->recv_paused && c->request_count < MAX_QUEUED_REQUESTS / 2) {
-        c->recv_paused = false;
-        arm_recv(c);
+        conn_resume_recv(c);
+        if (c->closing) {
+            conn_maybe_free(c); /* the end of a completion handler */
+            return;
+        }
     }
     conn_try_send(c);
 }
@@ -328,8 +355,9 @@ static void conn_take_frames(struct sb_conn *c)
 {
     const unsigned char *frame;
     size_t len;
-    int rc;
-    while (!c->closing && (rc = sb_kafka_framer_next(&c->framer, &frame, &len)) == 1) {
+    int rc = 0;
+    while (!c->closing && c->request_count < MAX_QUEUED_REQUESTS &&
+           (rc = sb_kafka_framer_next(&c->framer, &frame, &len)) == 1) {
         struct sb_request *req = calloc(1, sizeof(*req));
         unsigned char *copy = malloc(len ? len : 1);
         if (!req || !copy) {
@@ -372,6 +400,35 @@ static void conn_take_frames(struct sb_conn *c)
     }
 }
 
+/* Too many requests queued: stop reading @c. Its multishot recv would go on delivering, so it
+ * is cancelled (the cancel's own completion is ignored; the recv ends with -ECANCELED). When
+ * no SQE is free now, the next recv completion tries again. */
+static void conn_pause_recv(struct sb_conn *c)
+{
+    c->recv_paused = true;
+    if (!c->recv_armed || c->recv_cancelled)
+        return;
+    struct io_uring_sqe *sqe = net_sqe(c->ss);
+    if (!sqe)
+        return;
+    io_uring_prep_cancel64(sqe, op_data(c, OP_RECV), 0);
+    io_uring_sqe_set_data64(sqe, op_data(NULL, SB_NET_OP_NONE));
+    c->recv_cancelled = true;
+}
+
+/* The queue drained to half: take the frames received meanwhile, then read again. */
+static void conn_resume_recv(struct sb_conn *c)
+{
+    c->recv_paused = false;
+    conn_take_frames(c);
+    if (c->closing)
+        return;
+    if (c->request_count >= MAX_QUEUED_REQUESTS)
+        conn_pause_recv(c);
+    else
+        arm_recv(c);
+}
+
 static void recycle_buffer(struct sb_server_shard *ss, unsigned bid)
 {
     io_uring_buf_ring_add(ss->buf_ring, ss->buf_base + (size_t)bid * ss->buf_size, ss->buf_size,
@@ -383,7 +440,7 @@ static void on_recv(struct sb_conn *c, const struct io_uring_cqe *cqe)
 {
     struct sb_server_shard *ss = c->ss;
     if (!(cqe->flags & IORING_CQE_F_MORE))
-        c->recv_armed = false;
+        c->recv_armed = c->recv_cancelled = false;
     if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         atomic_fetch_add_explicit(&ss->bytes_received, (uint64_t)cqe->res, memory_order_relaxed);
@@ -398,9 +455,11 @@ static void on_recv(struct sb_conn *c, const struct io_uring_cqe *cqe)
         else
             conn_take_frames(c);
         if (!c->closing && c->request_count >= MAX_QUEUED_REQUESTS)
-            c->recv_paused = true; /* the armed recv may still deliver; no new one */
+            conn_pause_recv(c);
     } else if (cqe->res == -ENOBUFS) {
         ss->recv_starved = true; /* every buffer in use: re-armed by the next step */
+    } else if (cqe->res == -ECANCELED) {
+        /* Our conn_pause_recv(): not an end of stream (a close shuts the socket down). */
     } else if (cqe->res == 0 || cqe->res < 0) {
         /* End of stream, reset, or our own shutdown. */
         if (!c->closing) {
@@ -426,6 +485,8 @@ static bool net_step(struct sb_shard *s, void *ctx)
         uint64_t data = cqes[i].user_data & ~SB_LOG_WRITER_FOREIGN;
         void *obj = (void *)(uintptr_t)(data & ~(uint64_t)7);
         switch ((enum sb_net_op)(data & 7)) {
+        case SB_NET_OP_NONE:
+            break;
         case OP_ACCEPT:
             on_accept(obj, &cqes[i]);
             break;
@@ -441,11 +502,17 @@ static bool net_step(struct sb_shard *s, void *ctx)
         }
     }
     work = n > 0;
-    if (s->writer.foreign_lost) {
-        /* A completion could not be kept (out of memory): we cannot know whose it was. */
-        sb_server_log(ss->srv, SB_LOG_ERROR, "shard %u: out of memory in the network loop",
-                      ss->id);
-        s->writer.foreign_lost = false;
+    if (s->writer.foreign_stalled) {
+        /* A completion could not be copied out (out of memory): it waits in the queue and is
+         * taken by a later reap. Said once per episode. */
+        if (!ss->oom_reported)
+            sb_server_log(ss->srv, SB_LOG_ERROR,
+                          "shard %u: out of memory in the network loop: completions wait in "
+                          "the queue", ss->id);
+        ss->oom_reported = true;
+        s->writer.foreign_stalled = false;
+    } else if (n > 0) {
+        ss->oom_reported = false;
     }
     if (ss->recv_starved) {
         ss->recv_starved = false;
@@ -476,13 +543,15 @@ static bool net_has_work(struct sb_shard *s, void *ctx)
         return true;
     if (ss->deferred_head && !s->in_flight)
         return true;
+    if (ss->returns_head) /* operations to send back, waiting for memory */
+        return true;
     /* Waiting Fetches: register for a wake-up when their partitions grow, then look. */
     for (struct sb_request *r = ss->waiting; r; r = r->next_waiting)
         for (uint32_t i = 0; i < r->op_count; i++) {
             struct sb_part_op *op = &r->ops[i];
             if (op->topic && !op->error &&
                 sb_partition_watch_end(s, &op->topic->partitions[op->partition],
-                                       op->fetch_offset))
+                                       sb_part_op_seen_end(op)))
                 return true;
         }
     return false;
@@ -492,9 +561,11 @@ static int64_t net_timeout_ns(struct sb_shard *s, void *ctx)
 {
     struct sb_server_shard *ss = ctx;
     (void)s;
-    if (!ss->waiting)
+    if (!ss->waiting && !ss->accept_retry_ns)
         return -1;
     int64_t now = sb_now_ns(), first = INT64_MAX;
+    if (ss->accept_retry_ns)
+        first = ss->accept_retry_ns;
     for (struct sb_request *r = ss->waiting; r; r = r->next_waiting)
         if (r->deadline_ns < first)
             first = r->deadline_ns;
@@ -587,8 +658,10 @@ int sb_server_net_start(struct sb_shard *s, void *arg)
 int sb_server_net_stop(struct sb_shard *s, void *arg)
 {
     struct sb_server_shard *ss = arg;
-    (void)s;
     ss->stopping = true;
+    /* An accept prepared but not yet submitted would otherwise reach the kernel after the
+     * close below, with a descriptor number that may name another file by then. */
+    sb_log_writer_flush(&s->writer);
     if (ss->listen_fd >= 0) {
         /* Ends the multishot accept; nobody new gets in. */
         shutdown(ss->listen_fd, SHUT_RDWR);
@@ -601,6 +674,7 @@ int sb_server_net_stop(struct sb_shard *s, void *arg)
 int sb_server_net_finish(struct sb_shard *s, void *arg)
 {
     struct sb_server_shard *ss = arg;
+    (void)s;
     /* Requests in flight are answered first (a waiting Fetch with what there is now); then
      * each connection whose queue is empty is closed. */
     for (struct sb_request *r = ss->waiting; r; r = r->next_waiting)
@@ -612,9 +686,21 @@ int sb_server_net_finish(struct sb_shard *s, void *arg)
         else if (c->tail->done)
             c->tail->close_after = true, conn_try_send(c);
     }
-    if (ss->conns || ss->accept_armed || ss->deferred_head || ss->reads_in_flight)
-        return 0;
+    /* Quiet: nothing left here. The service stays attached (sb_server_net_detach()): another
+     * shard's operation may still be on its way to this one. */
+    return ss->conns || ss->accept_armed || ss->deferred_head || ss->reads_in_flight ||
+                   ss->returns_head
+               ? 0
+               : 1;
+}
+
+int sb_server_net_detach(struct sb_shard *s, void *arg)
+{
+    struct sb_server_shard *ss = arg;
+    if (ss->conns || ss->accept_armed || ss->deferred_head || ss->reads_in_flight ||
+        ss->returns_head)
+        return -EBUSY; /* not quiet: sb_server_net_finish() first */
     s->service = NULL;
     free_buffers(ss);
-    return 1;
+    return 0;
 }

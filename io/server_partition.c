@@ -20,6 +20,7 @@
  * restart is recognised too.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -239,12 +240,40 @@ static struct sb_server_shard *owner_part(struct sb_shard *s, const struct sb_pa
 
 static void send_back(struct sb_shard *s, struct sb_part_op *op)
 {
-    if (sb_shard_post(s, op->origin->id, sb_request_op_returned, op)) {
-        /* Out of memory for the ring's overflow: nothing else can carry it back. */
+    if (sb_shard_post(s, op->origin->id, sb_request_op_returned, op) == 0)
+        return;
+    /* Out of memory for the ring's overflow: the op waits in this shard's list (intrusive,
+     * so keeping it cannot fail) and is posted again by sb_server_partition_step(); the
+     * request and its connection stay until it is back (the server's stop waits too). */
+    struct sb_server_shard *own = owner_part(s, op);
+    if (!own->oom_reported)
         sb_server_log(op->origin->srv, SB_LOG_ERROR,
-                      "shard %u: out of memory returning a request to shard %u", s->id,
-                      op->origin->id);
+                      "shard %u: out of memory returning a request to shard %u: retrying",
+                      s->id, op->origin->id);
+    own->oom_reported = true;
+    op->next_return = NULL;
+    if (own->returns_tail)
+        own->returns_tail->next_return = op;
+    else
+        own->returns_head = op;
+    own->returns_tail = op;
+}
+
+/* Post the ops of the returns list back, in order, while memory allows. */
+static bool retry_returns(struct sb_server_shard *ss)
+{
+    bool work = false;
+    while (ss->returns_head) {
+        struct sb_part_op *op = ss->returns_head;
+        struct sb_part_op *next = op->next_return; /* op belongs to the origin once posted */
+        if (sb_shard_post(ss->shard, op->origin->id, sb_request_op_returned, op))
+            break;
+        ss->returns_head = next;
+        if (!next)
+            ss->returns_tail = NULL;
+        work = true;
     }
+    return work;
 }
 
 static void produce_done(struct sb_shard *s, void *arg, int error, int64_t base_offset)
@@ -306,7 +335,7 @@ static bool produce_try(struct sb_shard *s, struct sb_part_op *op)
 
 bool sb_server_partition_step(struct sb_server_shard *ss)
 {
-    bool work = false;
+    bool work = ss->returns_head && retry_returns(ss);
     while (ss->deferred_head) {
         struct sb_part_op *op = ss->deferred_head;
         /* Read first: an op answered at once may free its request, and the op with it. */
@@ -351,8 +380,12 @@ static int read_exact(int fd, unsigned char *buf, size_t len, uint64_t pos)
 }
 
 /* Read the rest of @op's fetch range through the owner's io_uring: the shard goes on serving
- * while the disk works (a cold read no longer stalls it). Submitted at once, so the kernel
- * holds the segment file even if retention closes it before the read completes. */
+ * while the disk works (a cold read no longer stalls it). op->read_fd is the op's own
+ * duplicate of the segment's descriptor (run_fetch()), held until the read is over: retention
+ * or a topic deletion may close the segment's descriptor between two reads of one op (a short
+ * read, -EAGAIN, a first batch above max_bytes, or an SQE whose submission was retried later),
+ * and that number may then name another file; the duplicate keeps the same open file, whose
+ * bytes below the committed size never change. */
 static int fetch_submit_read(struct sb_shard *s, struct sb_part_op *op)
 {
     struct io_uring_sqe *sqe = sb_log_writer_get_sqe(&s->writer);
@@ -367,12 +400,11 @@ static int fetch_submit_read(struct sb_shard *s, struct sb_part_op *op)
     return 0;
 }
 
-/* The bytes read (op->data, op->data_len): keep the whole, verified batches, count them. */
+/* The bytes read (op->data, op->data_len): keep the whole, verified batches (counted in the
+ * metrics by the request's shard, once it knows what it serves). */
 static void fetch_trim(struct sb_part_op *op)
 {
-    struct sb_partition *part = &op->topic->partitions[op->partition];
     size_t used = 0, got = op->data_len;
-    uint64_t events = 0;
     const char *why = NULL;
     int rc = 0;
     while (used + SB_BATCH_HEADER_BYTES <= got) {
@@ -390,7 +422,6 @@ static void fetch_trim(struct sb_part_op *op)
             break;
         }
         used += total;
-        events += (uint64_t)info.record_count;
     }
     if (rc && used == 0) {
         sb_server_log(op->origin->srv, SB_LOG_ERROR,
@@ -407,19 +438,21 @@ static void fetch_trim(struct sb_part_op *op)
         return;
     }
     op->data_len = (uint32_t)used;
-    /* Relaxed: single writer (this shard); see produce_done(). */
-    atomic_store_explicit(&part->events_out,
-                          atomic_load_explicit(&part->events_out, memory_order_relaxed) + events,
-                          memory_order_relaxed);
-    atomic_store_explicit(&part->bytes_out,
-                          atomic_load_explicit(&part->bytes_out, memory_order_relaxed) + used,
-                          memory_order_relaxed);
 }
 
-/* The read is over: count it out, answer. */
+/* The read is over: let go of the segment, count it out, answer. A topic deleted while the
+ * read was in flight is answered as unknown (its data is no longer the topic's). */
 static void fetch_read_finished(struct sb_shard *s, struct sb_part_op *op)
 {
+    close(op->read_fd);
+    op->read_fd = -1;
     owner_part(s, op)->reads_in_flight--;
+    if (!op->topic->partitions[op->partition].plog || sb_topic_is_deleted(op->topic)) {
+        free(op->data);
+        op->data = NULL;
+        op->data_len = 0;
+        op->error = SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+    }
     send_back(s, op);
 }
 
@@ -495,12 +528,23 @@ static bool run_fetch(struct sb_shard *s, struct sb_part_op *op)
         op->error = KAFKA_STORAGE_ERROR;
         return false;
     }
-    op->read_fd = seg->log_fd;
+    /* Our own reference to the open file for the whole read (see fetch_submit_read()). */
+    op->read_fd = fcntl(seg->log_fd, F_DUPFD_CLOEXEC, 0);
+    if (op->read_fd < 0) {
+        sb_server_log(op->origin->srv, SB_LOG_ERROR, "%s partition %d: cannot read: %s",
+                      op->topic->name, op->partition, strerror(errno));
+        free(op->data);
+        op->data = NULL;
+        op->error = KAFKA_STORAGE_ERROR;
+        return false;
+    }
     op->read_position = at.position;
     op->read_segment_base = seg->base_offset;
     op->read_avail = avail > UINT32_MAX ? UINT32_MAX : (uint32_t)avail;
     op->read_want = (uint32_t)want;
     if (fetch_submit_read(s, op)) {
+        close(op->read_fd);
+        op->read_fd = -1;
         free(op->data);
         op->data = NULL;
         op->error = KAFKA_STORAGE_ERROR;

@@ -40,6 +40,15 @@ enum {
     KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
 };
 
+/* Partition entries in one Produce, Fetch or ListOffsets request (a topic named twice counts
+ * twice): more closes the connection, with a log line. Bounds a request's operations, and the
+ * memory and the response a single request can ask for. */
+#define REQUEST_MAX_PARTITIONS 4096u
+
+/* The most a Fetch response carries (Kafka's broker default fetch.max.bytes): a request's
+ * max_bytes above it counts as this. Keeps a response far below INT32_MAX. */
+#define FETCH_MAX_BYTES (55u << 20)
+
 int sb_api_slot(int16_t api_key)
 {
     switch (api_key) {
@@ -111,8 +120,11 @@ static struct sb_topic *topic_lookup(struct sb_server_shard *ss, struct sb_kslic
     return sb_topic_find(&srv->bus->topics, buf);
 }
 
+/* NULL: out of memory, or the request's REQUEST_MAX_PARTITIONS are reached (op_fail()). */
 static struct sb_part_op *op_add(struct sb_request *req, uint32_t *cap)
 {
+    if (req->op_count >= REQUEST_MAX_PARTITIONS)
+        return NULL;
     if (req->op_count == *cap) {
         uint32_t ncap = *cap ? *cap * 2 : 8;
         struct sb_part_op *n = realloc(req->ops, ncap * sizeof(*n));
@@ -125,6 +137,12 @@ static struct sb_part_op *op_add(struct sb_request *req, uint32_t *cap)
     memset(op, 0, sizeof(*op));
     op->req = req;
     return op;
+}
+
+/* Why op_add() gave no op: -E2BIG (too many partitions) or -ENOMEM. */
+static int op_fail(const struct sb_request *req)
+{
+    return req->op_count >= REQUEST_MAX_PARTITIONS ? -E2BIG : -ENOMEM;
 }
 
 static void ops_done(struct sb_server_shard *ss, struct sb_request *req);
@@ -170,9 +188,14 @@ static void dispatch_ops(struct sb_server_shard *ss, struct sb_request *req)
         req->ops_pending++;
         unsigned owner = sb_partition_owner(op->topic, (uint32_t)op->partition, shards);
         if (sb_shard_post(ss->shard, owner, sb_part_op_run, op)) {
+            /* Out of memory (the ring full and no overflow node): this partition is answered
+             * with an error, visibly, rather than left waiting. */
             op->dispatched = false;
             op->error = KAFKA_UNKNOWN_SERVER_ERROR;
             req->ops_pending--;
+            sb_server_log(ss->srv, SB_LOG_ERROR,
+                          "connection %s: out of memory sending a partition operation to shard "
+                          "%u: answered with an error", req->conn->peer, owner);
         }
     }
     if (--req->ops_pending == 0) /* drop the extra count */
@@ -293,6 +316,75 @@ static void waiting_remove(struct sb_server_shard *ss, struct sb_request *req)
     req->next_waiting = NULL;
 }
 
+/* Bytes of the whole stored batches at the start of @data (@len bytes, whole verified batches,
+ * see fetch_trim()) that fit in @limit; *records counts their records. */
+static uint32_t batches_within(const unsigned char *data, uint32_t len, uint64_t limit,
+                               uint64_t *records)
+{
+    uint32_t used = 0;
+    while (len - used >= SB_BATCH_HEADER_BYTES) {
+        const unsigned char *b = data + used;
+        uint32_t total = ((uint32_t)b[8] << 24 | (uint32_t)b[9] << 16 | (uint32_t)b[10] << 8 |
+                          b[11]) + SB_BATCH_LOG_OVERHEAD;
+        if (total > len - used || used + (uint64_t)total > limit)
+            break;
+        /* recordsCount: the header's last field */
+        *records += (uint32_t)b[57] << 24 | (uint32_t)b[58] << 16 | (uint32_t)b[59] << 8 | b[60];
+        used += total;
+    }
+    return used;
+}
+
+/*
+ * The request's max_bytes, as Kafka applies it (KIP-74): partitions in request order, each
+ * given at most its own max_bytes and what is left of the request's; the first partition with
+ * data keeps at least its first batch, even when that alone is larger than either (and only
+ * that partition: Kafka's minOneMessage); once max_bytes is used up the later partitions
+ * carry no records. The partitions were read in parallel on their owners (each at most
+ * min(partition max_bytes, max_bytes), and its first batch whole), so this only drops whole
+ * batches from the ends. Then counts what is served into the partitions' metrics.
+ */
+static void fetch_apply_max_bytes(struct sb_request *req)
+{
+    uint64_t left = (uint64_t)req->fetch_max_bytes;
+    bool first = true;
+    for (uint32_t i = 0; i < req->op_count; i++) {
+        struct sb_part_op *op = &req->ops[i];
+        if (!op->data_len)
+            continue;
+        uint64_t records = 0;
+        uint64_t limit = (uint64_t)op->max_bytes < left ? (uint64_t)op->max_bytes : left;
+        uint32_t keep = batches_within(op->data, op->data_len, limit, &records);
+        if (keep == 0 && first) { /* the first batch whole, however large */
+            uint64_t first_batch = ((uint32_t)op->data[8] << 24 | (uint32_t)op->data[9] << 16 |
+                                    (uint32_t)op->data[10] << 8 | op->data[11]) +
+                                   (uint64_t)SB_BATCH_LOG_OVERHEAD;
+            keep = batches_within(op->data, op->data_len, first_batch, &records);
+        }
+        if (keep == 0) {
+            free(op->data);
+            op->data = NULL;
+        }
+        op->data_len = keep;
+        left = keep < left ? left - keep : 0;
+        first = first && keep == 0;
+        if (keep) {
+            struct sb_partition *part = &op->topic->partitions[op->partition];
+            /* Relaxed: counters for the metrics, added to by whichever shard answers. */
+            atomic_fetch_add_explicit(&part->events_out, records, memory_order_relaxed);
+            atomic_fetch_add_explicit(&part->bytes_out, keep, memory_order_relaxed);
+        }
+    }
+}
+
+/* Answer a Fetch with what its operations read. */
+static void fetch_answer(struct sb_server_shard *ss, struct sb_request *req)
+{
+    fetch_apply_max_bytes(req);
+    write_fetch_response(req);
+    finish(ss, req);
+}
+
 static void fetch_complete(struct sb_server_shard *ss, struct sb_request *req)
 {
     bool error;
@@ -306,8 +398,7 @@ static void fetch_complete(struct sb_server_shard *ss, struct sb_request *req)
         ss->waiting = req;
         return;
     }
-    write_fetch_response(req);
-    finish(ss, req);
+    fetch_answer(ss, req);
 }
 
 bool sb_requests_poll_waiting(struct sb_server_shard *ss, int64_t now_ns)
@@ -318,18 +409,19 @@ bool sb_requests_poll_waiting(struct sb_server_shard *ss, int64_t now_ns)
         bool ready = now_ns >= req->deadline_ns || ss->stopping;
         for (uint32_t i = 0; i < req->op_count && !ready; i++) {
             const struct sb_part_op *op = &req->ops[i];
-            /* Acquire pairs with the owner's seq_cst store in sb_partition_publish_end(). */
+            /* Acquire pairs with the owner's seq_cst store in sb_partition_publish_end().
+             * Past what the last read saw, not just past the fetch offset: a partition that
+             * has some data (less than min_bytes) is read again only once it grows. */
             ready = op->topic && !op->error &&
                     atomic_load_explicit(&op->topic->partitions[op->partition].published_end,
-                                         memory_order_acquire) > op->fetch_offset;
+                                         memory_order_acquire) > sb_part_op_seen_end(op);
         }
         if (!ready)
             continue;
         waiting_remove(ss, req);
         work = true;
         if (now_ns >= req->deadline_ns || ss->stopping) {
-            write_fetch_response(req);
-            finish(ss, req);
+            fetch_answer(ss, req);
         } else {
             dispatch_ops(ss, req); /* read again: the data is there now */
         }
@@ -391,7 +483,7 @@ static int start_produce(struct sb_server_shard *ss, struct sb_request *req, str
         while ((rc = sb_kafka_produce_next_partition(&pr, &index, &records)) == 1) {
             struct sb_part_op *op = op_start(req, &cap, SB_OP_PRODUCE, name, seq, index, t, terr);
             if (!op)
-                return -ENOMEM;
+                return op_fail(req);
             const char *why = NULL;
             if (op->error) {
                 /* unknown topic or partition */
@@ -444,6 +536,9 @@ static int start_fetch(struct sb_server_shard *ss, struct sb_request *req, struc
     struct sb_kafka_fetch_request fr;
     if (sb_kafka_read_fetch_request(r, req->hdr.api_version, &fr))
         return -EBADMSG;
+    req->fetch_max_bytes = fr.max_bytes <= 0                          ? 1
+                           : (uint32_t)fr.max_bytes > FETCH_MAX_BYTES ? (int32_t)FETCH_MAX_BYTES
+                                                                      : fr.max_bytes;
     uint32_t cap = 0, seq = 0;
     struct sb_kslice name;
     int32_t pcount;
@@ -456,9 +551,13 @@ static int start_fetch(struct sb_server_shard *ss, struct sb_request *req, struc
             struct sb_part_op *op =
                 op_start(req, &cap, SB_OP_FETCH, name, seq, fp.partition, t, terr);
             if (!op)
-                return -ENOMEM;
+                return op_fail(req);
             op->fetch_offset = fp.fetch_offset;
+            /* No partition reads more than the whole response may carry (the first batch
+             * excepted, KIP-74: see fetch_apply_max_bytes()). */
             op->max_bytes = fp.partition_max_bytes > 0 ? fp.partition_max_bytes : 1;
+            if (op->max_bytes > req->fetch_max_bytes)
+                op->max_bytes = req->fetch_max_bytes;
         }
         if (rc < 0)
             return -EBADMSG;
@@ -490,7 +589,7 @@ static int start_list_offsets(struct sb_server_shard *ss, struct sb_request *req
             struct sb_part_op *op =
                 op_start(req, &cap, SB_OP_LIST_OFFSETS, name, seq, partition, t, terr);
             if (!op)
-                return -ENOMEM;
+                return op_fail(req);
             op->timestamp = timestamp;
         }
         if (rc < 0)
@@ -963,6 +1062,14 @@ int sb_request_start(struct sb_server_shard *ss, struct sb_request *req)
 started:
     if (rc == 0)
         return 0;
+    if (rc == -E2BIG && (key == SB_KAFKA_PRODUCE || key == SB_KAFKA_FETCH ||
+                         key == SB_KAFKA_LIST_OFFSETS)) {
+        char why[96];
+        snprintf(why, sizeof(why), "closed: more than %u partitions in one request",
+                 REQUEST_MAX_PARTITIONS);
+        log_bad(ss, req, why);
+        return -EPROTO;
+    }
     log_bad(ss, req, rc == -ENOMEM ? "closed: out of memory" : "closed: malformed request");
     return -EPROTO;
 }

@@ -7,7 +7,10 @@
  * (truncated frames, a size over the limit, an unknown API key, an unsupported version of
  * another API, garbage). After each case a fresh connection still gets ApiVersions and Metadata
  * answered, a connection opened at the start is still served at the end, nothing bad was
- * stored, and the daemon stops cleanly on SIGTERM.
+ * stored, and the daemon stops cleanly on SIGTERM. Also the limits: a Fetch's max_bytes
+ * (KIP-74), the partitions per request, a connection with 4096 requests queued, a long poll
+ * that must not spin; then, on restarts of the daemon, a stop under cross-shard load and
+ * accepts failing for want of descriptors.
  *
  * Requests are encoded by hand (request header v1: api_key, api_version, correlation_id,
  * client_id) with the io/ writer; record batches with io/record_batch.h, then corrupted.
@@ -15,12 +18,18 @@
  * Usage: test_bad_input PATH-TO-SHARDBUSD   (exit 77 while the server is not implemented)
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -926,6 +935,606 @@ static void case_garbage(void)
     expect_bytes_close("an HTTP request", http, sizeof http - 1, true, false);
 }
 
+/* ---- stopping under load ---------------------------------------------------------------- */
+
+/* A Fetch v11 of partitions 0..@parts-1 of @topic from offset 0 (max_wait 0), appended to @all;
+ * its correlation id. */
+static int32_t fetch_all_parts_req(struct sb_kwriter *all, const char *topic, int32_t parts)
+{
+    struct req q;
+    req_begin(&q, SB_KAFKA_FETCH, 11);
+    sb_kw_i32(&q.w, -1);       /* replica_id */
+    sb_kw_i32(&q.w, 0);        /* max_wait_ms */
+    sb_kw_i32(&q.w, 1);        /* min_bytes */
+    sb_kw_i32(&q.w, 1 << 20);  /* max_bytes */
+    sb_kw_i8(&q.w, 0);
+    sb_kw_i32(&q.w, 0);
+    sb_kw_i32(&q.w, -1);
+    sb_kw_array_len(&q.w, 1);
+    sb_kw_string(&q.w, topic, -1);
+    sb_kw_array_len(&q.w, parts);
+    for (int32_t p = 0; p < parts; p++) {
+        sb_kw_i32(&q.w, p);
+        sb_kw_i32(&q.w, -1);
+        sb_kw_i64(&q.w, 0);
+        sb_kw_i64(&q.w, -1);
+        sb_kw_i32(&q.w, 1 << 20);
+    }
+    sb_kw_array_len(&q.w, 0);
+    sb_kw_string(&q.w, "", 0);
+    req_end(&q);
+    sb_kw_raw(all, q.w.buf, q.w.len);
+    sb_kwriter_free(&q.w);
+    return q.corr;
+}
+
+struct drain_arg {
+    int fd;
+    int32_t first_corr;
+    long answers; /* responses read, each checked to be the next correlation id */
+};
+
+/* Read answers until the server closes the connection; they come in request order. */
+static void *drain_answers(void *arg)
+{
+    struct drain_arg *d = arg;
+    for (;;) {
+        unsigned char *body;
+        size_t len;
+        if (recv_frame(d->fd, &body, &len) != RECV_OK)
+            break;
+        struct sb_kreader r;
+        sb_kreader_init(&r, body, len);
+        CHECK_EQ(sb_kr_i32(&r), d->first_corr + (int32_t)d->answers);
+        free(body);
+        d->answers++;
+    }
+    return NULL;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * SIGTERM while connections on both shards have pipelined Fetch requests in flight, each over
+ * partitions of both shards, some connections with far more queued than others: a shard whose
+ * connections are done first must not leave the server while another shard's operations are
+ * still on their way to it (stop hung for 30 s and failed). The daemon must stop, exit 0,
+ * within 10 s; every answer that was sent came in order.
+ */
+static void case_stop_under_load(void)
+{
+    enum { CONNS = 8 };
+    static unsigned char buf[4096];
+    size_t len = build_good_batch(buf, sizeof buf);
+    CHECK_EQ(create_topic("stopload", 4), SB_KAFKA_NONE);
+    for (int32_t p = 0; p < 4; p++)
+        CHECK_EQ(produce("stopload", p, buf, len, NULL), SB_KAFKA_NONE);
+    pthread_t threads[CONNS];
+    struct drain_arg args[CONNS];
+    for (int c = 0; c < CONNS; c++) {
+        struct sb_kwriter all;
+        sb_kwriter_init(&all);
+        int n = c % 2 ? 1 : 300 * (c + 1); /* some connections idle soon, some busy long */
+        args[c].fd = connect_or_die();
+        args[c].answers = 0;
+        args[c].first_corr = next_corr;
+        for (int i = 0; i < n; i++)
+            fetch_all_parts_req(&all, "stopload", 4);
+        CHECK(all.error == 0);
+        CHECK(send_all(args[c].fd, all.buf, all.len));
+        sb_kwriter_free(&all);
+        CHECK(pthread_create(&threads[c], NULL, drain_answers, &args[c]) == 0);
+    }
+    double t0 = now_s();
+    sbt_server_stop(&srv); /* exit 0 checked */
+    double took = now_s() - t0;
+    long answers = 0;
+    for (int c = 0; c < CONNS; c++) {
+        pthread_join(threads[c], NULL);
+        close(args[c].fd);
+        answers += args[c].answers;
+    }
+    if (took > 10.0) {
+        sbt_dump_log(&srv);
+        fprintf(stderr, "stop under load took %.1f s\n", took);
+        abort();
+    }
+    printf("ok: stopped under load in %.2f s (%ld Fetch answers read, in order)\n", took, answers);
+}
+
+/* ---- the per-request limits -------------------------------------------------------------- */
+
+/* A Fetch v11 of partitions 0..@parts-1 of @topic from offset 0 with @max_bytes for the whole
+ * response and @part_max for each partition (max_wait 0); each partition's records in
+ * out[p] (out[0].body owns all of them; the others' body is NULL). */
+static void fetch_limited(const char *topic, int32_t parts, int32_t max_bytes, int32_t part_max,
+                          struct fetch_result *out)
+{
+    int fd = connect_or_die();
+    struct req q;
+    req_begin(&q, SB_KAFKA_FETCH, 11);
+    sb_kw_i32(&q.w, -1);
+    sb_kw_i32(&q.w, 0);        /* max_wait_ms */
+    sb_kw_i32(&q.w, 0);        /* min_bytes */
+    sb_kw_i32(&q.w, max_bytes);
+    sb_kw_i8(&q.w, 0);
+    sb_kw_i32(&q.w, 0);
+    sb_kw_i32(&q.w, -1);
+    sb_kw_array_len(&q.w, 1);
+    sb_kw_string(&q.w, topic, -1);
+    sb_kw_array_len(&q.w, parts);
+    for (int32_t p = 0; p < parts; p++) {
+        sb_kw_i32(&q.w, p);
+        sb_kw_i32(&q.w, -1);
+        sb_kw_i64(&q.w, 0);
+        sb_kw_i64(&q.w, -1);
+        sb_kw_i32(&q.w, part_max);
+    }
+    sb_kw_array_len(&q.w, 0);
+    sb_kw_string(&q.w, "", 0);
+    req_end(&q);
+    int32_t corr = q.corr;
+    send_req(fd, &q);
+    struct sb_kreader r;
+    unsigned char *body = expect_response(fd, corr, &r);
+    sb_kr_i32(&r); /* throttle */
+    CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_NONE);
+    sb_kr_i32(&r); /* session id */
+    CHECK_EQ(sb_kr_array_len(&r, 6), 1);
+    struct sb_kslice name = sb_kr_string(&r);
+    CHECK(name.len == (int32_t)strlen(topic) && memcmp(name.ptr, topic, strlen(topic)) == 0);
+    CHECK_EQ(sb_kr_array_len(&r, 40), parts);
+    for (int32_t p = 0; p < parts; p++) {
+        CHECK_EQ(sb_kr_i32(&r), p);
+        out[p].body = p == 0 ? body : NULL;
+        out[p].error = sb_kr_i16(&r);
+        out[p].high_watermark = sb_kr_i64(&r);
+        sb_kr_i64(&r); /* last_stable_offset */
+        sb_kr_i64(&r); /* log_start_offset */
+        int32_t aborted = sb_kr_array_len(&r, 16);
+        for (int32_t i = 0; i < aborted; i++)
+            sb_kr_i64(&r), sb_kr_i64(&r);
+        sb_kr_i32(&r); /* preferred_read_replica */
+        struct sb_kslice rec = sb_kr_bytes(&r);
+        out[p].records = rec.ptr;
+        out[p].records_len = rec.len < 0 ? 0 : rec.len;
+    }
+    CHECK(r.error == 0);
+    CHECK_EQ(sb_kreader_left(&r), 0);
+    close(fd);
+}
+
+/* @f holds exactly @batches whole batches of the good records, from offset 0 on (each batch
+ * the GOOD_RECORDS records, byte for byte); nothing else. */
+static void check_whole_good_batches(const struct fetch_result *f, int batches, const char *what)
+{
+    const unsigned char *p = f->records;
+    size_t left = (size_t)f->records_len;
+    int seen = 0, n = 0;
+    while (left > 0) {
+        struct sb_batch_info info;
+        const char *why = NULL;
+        if (sb_batch_validate(p, left, &info, &why)) {
+            fprintf(stderr, "%s: not a whole valid batch (%s)\n", what, why ? why : "partial");
+            abort();
+        }
+        struct sb_record_iter it;
+        CHECK(sb_record_iter_init(&it, p, info.total_bytes) == 0);
+        struct sb_record rec;
+        int rc;
+        while ((rc = sb_record_next(&it, &rec, &why)) == 1) {
+            int k = seen % GOOD_RECORDS;
+            CHECK(rec.offset == seen);
+            CHECK(rec.key_len == (int32_t)good_key_len[k]);
+            CHECK_MEM(rec.key, good_key[k], good_key_len[k]);
+            CHECK(rec.value_len == (int32_t)good_value_len[k]);
+            CHECK_MEM(rec.value, good_value[k], good_value_len[k]);
+            seen++;
+        }
+        CHECK(rc == 0);
+        p += info.total_bytes;
+        left -= info.total_bytes;
+        n++;
+    }
+    if (n != batches) {
+        fprintf(stderr, "%s: %d batches, expected %d\n", what, n, batches);
+        abort();
+    }
+}
+
+/*
+ * A Fetch's max_bytes for the whole response, as Kafka applies it (KIP-74): partitions in
+ * request order, the first with data keeps at least its first batch even when larger, the
+ * others get what is left, in whole batches. 4 partitions (both shards) of 2 batches each.
+ */
+static void case_fetch_max_bytes(void)
+{
+    static unsigned char buf[4096];
+    size_t len = build_good_batch(buf, sizeof buf);
+    int32_t b = (int32_t)len; /* every stored batch has this size */
+    CHECK_EQ(create_topic("maxbytes", 4), SB_KAFKA_NONE);
+    for (int32_t p = 0; p < 4; p++)
+        for (int i = 0; i < 2; i++)
+            CHECK_EQ(produce("maxbytes", p, buf, len, NULL), SB_KAFKA_NONE);
+    struct {
+        int32_t max_bytes, part_max;
+        int batches[4];
+    } all[] = {
+        {100, 1 << 20, {1, 0, 0, 0}},         /* below one batch: the first batch whole */
+        {0, 1 << 20, {1, 0, 0, 0}},           /* 0 or less: still the first batch */
+        {-1, 1 << 20, {1, 0, 0, 0}},
+        {b * 5 / 2, 1 << 20, {2, 0, 0, 0}},   /* 2.5 batches: the second partition gets none */
+        {b * 3, 1 << 20, {2, 1, 0, 0}},       /* exactly 3 */
+        {b * 7, 1 << 20, {2, 2, 2, 1}},
+        {1 << 20, 1, {1, 0, 0, 0}},           /* partition max 1: first batch whole once */
+        {1 << 20, b + 1, {1, 1, 1, 1}},       /* partition max: one batch each */
+        {1 << 20, 1 << 20, {2, 2, 2, 2}},
+    };
+    for (size_t c = 0; c < sizeof all / sizeof all[0]; c++) {
+        struct fetch_result f[4];
+        fetch_limited("maxbytes", 4, all[c].max_bytes, all[c].part_max, f);
+        for (int32_t p = 0; p < 4; p++) {
+            char what[128];
+            snprintf(what, sizeof what, "Fetch max_bytes %d, partition max %d: partition %d",
+                     all[c].max_bytes, all[c].part_max, p);
+            CHECK_EQ(f[p].error, SB_KAFKA_NONE);
+            CHECK_EQ(f[p].high_watermark, 2 * GOOD_RECORDS);
+            check_whole_good_batches(&f[p], all[c].batches[p], what);
+        }
+        free(f[0].body);
+        printf("ok: Fetch max_bytes %d, partition max_bytes %d -> batches %d %d %d %d\n",
+               all[c].max_bytes, all[c].part_max, all[c].batches[0], all[c].batches[1],
+               all[c].batches[2], all[c].batches[3]);
+    }
+}
+
+/* A Fetch naming more partitions than a request may (4096): the connection is closed, the
+ * others go on. */
+static void case_too_many_partitions(void)
+{
+    int fd = connect_or_die();
+    struct sb_kwriter all;
+    sb_kwriter_init(&all);
+    fetch_all_parts_req(&all, "maxbytes", 5000);
+    CHECK(all.error == 0);
+    (void)send_all(fd, all.buf, all.len);
+    sb_kwriter_free(&all);
+    expect_closed(fd, "a Fetch of 5000 partitions");
+    check_healthy("a Fetch of 5000 partitions");
+    /* At the limit it is served (every unknown partition gets its error). */
+    fd = connect_or_die();
+    sb_kwriter_init(&all);
+    int32_t corr = fetch_all_parts_req(&all, "maxbytes", 4096);
+    CHECK(send_all(fd, all.buf, all.len));
+    sb_kwriter_free(&all);
+    struct sb_kreader r;
+    unsigned char *body = expect_response(fd, corr, &r);
+    sb_kr_i32(&r);
+    CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_NONE);
+    sb_kr_i32(&r);
+    CHECK_EQ(sb_kr_array_len(&r, 6), 1);
+    sb_kr_string(&r);
+    CHECK_EQ(sb_kr_array_len(&r, 40), 4096);
+    free(body);
+    close(fd);
+    printf("ok: a Fetch of 4096 partitions is answered\n");
+}
+
+/* The value of the metric line starting with @prefix (e.g. 'x{api="Metadata"} '), from GET
+ * /metrics on the daemon's metrics port. */
+static double metric(const char *prefix)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(srv.metrics_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    static const char get[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    CHECK(send_all(fd, get, sizeof get - 1));
+    size_t cap = 1 << 20, len = 0;
+    char *text = malloc(cap);
+    CHECK(text != NULL);
+    ssize_t n;
+    while ((n = recv(fd, text + len, cap - 1 - len, 0)) > 0)
+        len += (size_t)n;
+    text[len] = '\0';
+    close(fd);
+    const char *at = strstr(text, prefix);
+    if (!at) {
+        fprintf(stderr, "no metric %s\n", prefix);
+        abort();
+    }
+    double v = strtod(at + strlen(prefix), NULL);
+    free(text);
+    return v;
+}
+
+/*
+ * A client that pipelines requests and does not read its answers: once 4096 requests are
+ * queued on its connection the server stops reading it (the bytes stay in the socket) instead
+ * of taking ever more; once the client reads, every request is answered, in order. Fetches
+ * of 2 stored batches (about 80 bytes asked, 1.4 KiB answered): the answers fill the socket
+ * buffers after a few thousand; 40000 are offered, and the server must have taken no more
+ * than the 4096 queued plus the answers its socket buffers hold, and no more a second later.
+ * (Before the recv was cancelled at the limit, the multishot recv went on delivering until
+ * the kernel ended it: on this project's kernel that happened to stop near the same bound, so
+ * this case did not catch the old code here; it checks the bound and the order of answers.)
+ */
+static void case_queue_limit_stops_reading(void)
+{
+    enum { TOTAL = 40000 };
+    struct sb_kwriter all;
+    sb_kwriter_init(&all);
+    int32_t first = next_corr;
+    for (int i = 0; i < TOTAL; i++)
+        fetch_all_parts_req(&all, "maxbytes", 1);
+    CHECK(all.error == 0);
+    /* The size of one answer (4 + the frame), from the first request on a connection of its
+     * own (all are the same request but for their correlation ids). */
+    int fd = connect_or_die();
+    CHECK(send_all(fd, all.buf, all.len / TOTAL));
+    unsigned char *one;
+    size_t answer_len;
+    CHECK(recv_frame(fd, &one, &answer_len) == RECV_OK);
+    free(one);
+    answer_len += 4;
+    close(fd);
+    double before = metric("shardbus_requests_total{api=\"Fetch\"} ");
+    fd = connect_or_die();
+    int rcv = 65536;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    /* Offer everything without reading, until the socket has taken nothing for 2 s. */
+    size_t sent = 0;
+    double idle_since = now_s();
+    while (sent < all.len && now_s() - idle_since < 2.0) {
+        ssize_t n = send(fd, all.buf + sent, all.len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            idle_since = now_s();
+        } else {
+            CHECK(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+            struct timespec ts = {0, 5000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    /* Give the server time to take what it will (all of it, had it kept reading). */
+    struct timespec settle = {1, 0};
+    nanosleep(&settle, NULL);
+    double taken = metric("shardbus_requests_total{api=\"Fetch\"} ") - before;
+    nanosleep(&settle, NULL);
+    double later = metric("shardbus_requests_total{api=\"Fetch\"} ") - before;
+    printf("   %zu of %zu bytes offered; the server took %.0f of %d requests, %.0f a second "
+           "later\n", sent, all.len, taken, TOTAL, later);
+    /* Taken at most: the 4096 queued, plus the answers the socket buffers hold (the server's
+     * send buffer grows to tcp_wmem's maximum; ours is 64 KiB, doubled by the kernel). */
+    long wmem_max = 4 << 20, lo, mid;
+    FILE *fw = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    if (fw) {
+        if (fscanf(fw, "%ld %ld %ld", &lo, &mid, &wmem_max) != 3)
+            wmem_max = 4 << 20;
+        fclose(fw);
+    }
+    double bound = 4096 + (double)(wmem_max + 2 * rcv) / (double)answer_len + 256;
+    printf("   bound %.0f (answers of %zu bytes)\n", bound, answer_len);
+    if (later != taken || taken > bound) {
+        fprintf(stderr, "the server kept reading a connection with 4096 requests queued\n");
+        abort();
+    }
+    /* Now read: every answer, in order, while sending the rest. */
+    int32_t answered = 0;
+    while (answered < TOTAL) {
+        if (sent < all.len) {
+            ssize_t n = send(fd, all.buf + sent, all.len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0)
+                sent += (size_t)n;
+        }
+        /* Wait until something is readable, then read a whole frame (the server sends the
+         * rest of an answer it started without waiting for us). Not MSG_PEEK for the 4
+         * bytes of a size: with a small receive buffer the kernel takes no more until the
+         * bytes queued are read. */
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        unsigned char *body;
+        size_t blen;
+        CHECK(recv_frame(fd, &body, &blen) == RECV_OK);
+        struct sb_kreader r;
+        sb_kreader_init(&r, body, blen);
+        CHECK_EQ(sb_kr_i32(&r), first + answered);
+        sb_kr_i32(&r); /* throttle */
+        CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_NONE);
+        free(body);
+        answered++;
+    }
+    sb_kwriter_free(&all);
+    close(fd);
+    printf("ok: a client not reading its answers is not read past 4096 queued requests; then "
+           "all %d answered in order\n", TOTAL);
+    check_healthy("40000 pipelined Fetch requests");
+}
+
+/* The daemon's CPU time so far (user + system), in seconds. */
+static double daemon_cpu_s(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)srv.pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    char line[2048];
+    CHECK(fgets(line, sizeof line, f) != NULL);
+    fclose(f);
+    const char *p = strrchr(line, ')'); /* after the command name */
+    CHECK(p != NULL);
+    unsigned long utime = 0, stime = 0;
+    /* fields 3.. after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+     * cmajflt utime stime */
+    CHECK(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) ==
+          2);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * A long poll that found some data, less than min_bytes, waits for the partition to grow past
+ * what it saw (or for its deadline) instead of reading it again on every turn of the shard's
+ * loop: the daemon's CPU time over a 1.5 s wait stays far below the wait (a shard re-reading
+ * spins a core for all of it). The answer at the deadline carries the records.
+ */
+static void case_long_poll_some_data(void)
+{
+    if (srv.external)
+        return;
+    for (int32_t p = 0; p < 2; p++) { /* partitions of both shards */
+        int fd = connect_or_die();
+        double cpu0 = daemon_cpu_s(), t0 = now_s();
+        int32_t corr = fetch_send(fd, "longpoll", p, 0, 1500, 1 << 20);
+        struct fetch_result f;
+        fetch_read(fd, corr, "longpoll", p, &f);
+        double cpu = daemon_cpu_s() - cpu0, took = now_s() - t0;
+        CHECK_EQ(f.error, SB_KAFKA_NONE);
+        check_good_records(&f, "a long poll with less than min_bytes");
+        free(f.body);
+        close(fd);
+        printf("   partition %d: answered after %.2f s, daemon CPU %.2f s\n", p, took, cpu);
+        CHECK(took >= 1.4);
+        if (cpu > 0.5) {
+            fprintf(stderr, "a long poll with some data cost %.2f s of CPU in %.2f s\n", cpu, took);
+            abort();
+        }
+    }
+    printf("ok: a long poll with less than min_bytes waits without spinning\n");
+}
+
+/* Lines of the running daemon's log containing @needle (the log file is shared by every
+ * start of the test's daemon: only this process's lines count). */
+static int log_lines_with(const char *needle)
+{
+    FILE *f = fopen(srv.log_path, "r");
+    CHECK(f != NULL);
+    char line[4096], tag[48];
+    snprintf(tag, sizeof tag, "shardbusd[%d]", (int)srv.pid);
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, tag) != NULL && strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+static int daemon_fd_count(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)srv.pid);
+    DIR *d = opendir(path);
+    CHECK(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/*
+ * Out of file descriptors (the daemon started with a low RLIMIT_NOFILE):
+ * failed accepts are logged once per burst, not on every try, and retried on a timer, so the
+ * daemon does not spin meanwhile (its CPU time over 1 s stays low); once connections close,
+ * a new client is served again.
+ */
+static void case_accept_out_of_fds(void)
+{
+    /* liburing raises the daemon's soft limit by the size of each shard's registered file
+     * table (1024) when that is above it: the daemon ends up with about 1024 descriptors to
+     * spare, so the test opens more connections than that. */
+    enum { CONNS = 1400 };
+    sbt_server_start(&srv);
+    int base = daemon_fd_count();
+    sbt_server_stop(&srv);
+    struct rlimit old, low, mine;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    if (old.rlim_max != RLIM_INFINITY && old.rlim_max < CONNS + 200) {
+        printf("skip: out-of-descriptors case (hard limit %lu)\n", (unsigned long)old.rlim_max);
+        return;
+    }
+    low = old;
+    low.rlim_cur = (rlim_t)base + 6;
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    sbt_server_start(&srv); /* inherits the low limit */
+    mine = old;
+    if (mine.rlim_cur < CONNS + 200)
+        mine.rlim_cur = CONNS + 200; /* ours: room for the connections */
+    CHECK(setrlimit(RLIMIT_NOFILE, &mine) == 0);
+    /* The daemon opens its metrics listener after the Kafka one: let it, before using up its
+     * descriptors (it exits when it cannot). */
+    for (double t0 = now_s();;) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(srv.metrics_port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bool up = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (up)
+            break;
+        CHECK(now_s() - t0 < 20.0);
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    static int fds[CONNS];
+    for (int i = 0; i < CONNS; i++)
+        fds[i] = connect_or_die(); /* the kernel completes them; the daemon cannot take all */
+    struct timespec pause = {0, 500 * 1000000};
+    nanosleep(&pause, NULL);
+    double cpu0 = daemon_cpu_s();
+    struct timespec second = {1, 0};
+    nanosleep(&second, NULL);
+    double cpu = daemon_cpu_s() - cpu0;
+    int failed_lines = log_lines_with("accept failed");
+    printf("   %d descriptors at start, %d connections: %d 'accept failed' lines, CPU %.2f s "
+           "in 1 s\n", base, CONNS, failed_lines, cpu);
+    CHECK(failed_lines >= 1);
+    if (failed_lines > 4 || cpu > 0.3) {
+        sbt_dump_log(&srv);
+        fprintf(stderr, "failed accepts: logged %d times, %.2f s of CPU in 1 s\n", failed_lines,
+                cpu);
+        abort();
+    }
+    for (int i = 0; i < CONNS; i++)
+        close(fds[i]);
+    /* A new client is served once the daemon has descriptors again (tries every 100 ms). */
+    double t0 = now_s();
+    for (;;) {
+        int fd = connect_or_die();
+        int32_t corr;
+        send_api_versions(fd, 0, &corr);
+        unsigned char *body;
+        size_t len;
+        int rc = recv_frame(fd, &body, &len);
+        close(fd);
+        if (rc == RECV_OK) {
+            struct sb_kreader r;
+            sb_kreader_init(&r, body, len);
+            CHECK_EQ(sb_kr_i32(&r), corr);
+            CHECK_EQ(sb_kr_i16(&r), SB_KAFKA_NONE);
+            free(body);
+            break;
+        }
+        CHECK(now_s() - t0 < 20.0);
+    }
+    /* Every shard whose accepts failed says it accepts again (the connections we closed
+     * still wait in its queue). */
+    for (double t1 = now_s(); log_lines_with("accepting connections again") < failed_lines;) {
+        CHECK(now_s() - t1 < 10.0);
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    printf("ok: out of descriptors, accepts fail quietly and without spinning; then served "
+           "again\n");
+    sbt_server_stop(&srv);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -952,6 +1561,10 @@ int main(int argc, char **argv)
     case_garbage();
     case_long_poll();
     case_acks0_answered_at_once();
+    case_long_poll_some_data();
+    case_fetch_max_bytes();
+    case_too_many_partitions();
+    case_queue_limit_stops_reading();
 
     send_metadata(idle, TOPIC, &corr);
     check_metadata_v4(idle, corr, TOPIC);
@@ -960,6 +1573,11 @@ int main(int argc, char **argv)
     check_partition_holds_good_records("everything");
 
     sbt_server_stop(&srv); /* SIGTERM: exit 0 (no-op for an external broker) */
+    if (!srv.external) {
+        sbt_server_start(&srv); /* same data dir and ports */
+        case_stop_under_load();
+        case_accept_out_of_fds();
+    }
     sbt_server_cleanup(&srv);
     printf("PASS\n");
     return 0;
