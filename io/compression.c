@@ -47,10 +47,19 @@ static int out_reserve(unsigned char **buf, size_t *cap, size_t need, size_t max
     return 0;
 }
 
-/* Room to write more: grow when the buffer is full. */
-static int out_more(unsigned char **buf, size_t *cap, size_t used, size_t max_out)
+/* Room to write more (*room > 0 bytes from @used): grow when the buffer is full; -EMSGSIZE
+ * once @max_out bytes are written (a buffer grown larger by an earlier call counts no more). */
+static int out_more(unsigned char **buf, size_t *cap, size_t used, size_t max_out, size_t *room)
 {
-    return used < *cap ? 0 : out_reserve(buf, cap, used + 1, max_out);
+    if (used >= max_out)
+        return -EMSGSIZE;
+    if (used >= *cap) {
+        int rc = out_reserve(buf, cap, used + 1, max_out);
+        if (rc)
+            return rc;
+    }
+    *room = (*cap < max_out ? *cap : max_out) - used;
+    return 0;
 }
 
 static ssize_t gunzip(const unsigned char *in, size_t in_len, unsigned char **buf, size_t *cap,
@@ -70,10 +79,10 @@ static ssize_t gunzip(const unsigned char *in, size_t in_len, unsigned char **bu
     size_t out = 0;
     ssize_t rc = 0;
     for (;;) {
-        rc = out_more(buf, cap, out, max_out);
+        size_t room;
+        rc = out_more(buf, cap, out, max_out, &room);
         if (rc)
             break;
-        size_t room = *cap - out;
         zs.next_out = *buf + out;
         zs.avail_out = room > UINT_MAX ? UINT_MAX : (uInt)room;
         const uInt before = zs.avail_out;
@@ -168,10 +177,10 @@ static ssize_t unlz4(const unsigned char *in, size_t in_len, unsigned char **buf
     size_t pos = 0, out = 0;
     ssize_t rc = 0;
     for (;;) {
-        rc = out_more(buf, cap, out, max_out);
+        size_t dst, src = in_len - pos;
+        rc = out_more(buf, cap, out, max_out, &dst);
         if (rc)
             break;
-        size_t dst = *cap - out, src = in_len - pos;
         size_t hint = LZ4F_decompress(ctx, *buf + out, &dst, in + pos, &src, NULL);
         if (LZ4F_isError(hint)) {
             *why = "corrupt lz4 data";
@@ -203,10 +212,11 @@ static ssize_t unzstd(const unsigned char *in, size_t in_len, unsigned char **bu
     size_t out = 0;
     ssize_t rc = 0;
     for (;;) {
-        rc = out_more(buf, cap, out, max_out);
+        size_t room;
+        rc = out_more(buf, cap, out, max_out, &room);
         if (rc)
             break;
-        ZSTD_outBuffer ob = {*buf, *cap, out};
+        ZSTD_outBuffer ob = {*buf, out + room, out};
         size_t hint = ZSTD_decompressStream(ctx, &ob, &ib);
         if (ZSTD_isError(hint)) {
             *why = "corrupt zstd data";
