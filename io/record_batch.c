@@ -138,7 +138,7 @@ int sb_batch_parse_header(const void *buf, size_t len, struct sb_batch_info *inf
     return 0;
 }
 
-int sb_batch_validate(const void *buf, size_t len, struct sb_batch_info *info, const char **why)
+int sb_batch_check_crc(const void *buf, size_t len, struct sb_batch_info *info, const char **why)
 {
     int rc = sb_batch_parse_header(buf, len, info, why);
     if (rc)
@@ -149,6 +149,14 @@ int sb_batch_validate(const void *buf, size_t len, struct sb_batch_info *info, c
         *why = "CRC-32C mismatch";
         return -EBADMSG;
     }
+    return 0;
+}
+
+int sb_batch_validate(const void *buf, size_t len, struct sb_batch_info *info, const char **why)
+{
+    int rc = sb_batch_check_crc(buf, len, info, why);
+    if (rc)
+        return rc;
     if (info->attributes & SB_BATCH_ATTR_COMPRESSION_MASK)
         return 0; /* the compressed blob is the client's business; the CRC covers it */
     struct sb_record_iter it;

@@ -90,6 +90,13 @@ int sb_batch_parse_header(const void *buf, size_t len, struct sb_batch_info *inf
                           const char **why);
 
 /**
+ * sb_batch_check_crc - sb_batch_parse_header(), then the CRC-32C over the batch: what a reader
+ * of a batch that was fully validated when it was stored needs to know it is unchanged (the
+ * records are not walked). Returns 0, -EAGAIN (incomplete), or -EBADMSG with *why set.
+ */
+int sb_batch_check_crc(const void *buf, size_t len, struct sb_batch_info *info, const char **why);
+
+/**
  * sb_batch_validate - sb_batch_parse_header(), then the CRC-32C, then, for an uncompressed
  * batch, every record's lengths, offset deltas (0, 1, 2, ... as Kafka writes them) and
  * count. Returns 0, -EAGAIN (incomplete), or -EBADMSG with *why set.
