@@ -3,9 +3,12 @@
  */
 #include "kafka_codec.h"
 
+#include <sys/uio.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "varint.h"
 
@@ -163,12 +166,66 @@ void sb_kwriter_init(struct sb_kwriter *w)
     w->buf = NULL;
     w->len = w->cap = 0;
     w->error = 0;
+    w->refs = NULL;
+    w->ref_count = w->ref_cap = 0;
+    w->ref_bytes = 0;
 }
 
 void sb_kwriter_free(struct sb_kwriter *w)
 {
     free(w->buf);
+    free(w->refs);
     sb_kwriter_init(w);
+}
+
+/* Byte strings shorter than this are copied: not worth an iovec of their own. */
+#define KW_REF_MIN_BYTES 512
+
+void sb_kw_bytes_ref(struct sb_kwriter *w, const void *data, int32_t len)
+{
+    if (!data || len < KW_REF_MIN_BYTES) {
+        sb_kw_bytes(w, data, len);
+        return;
+    }
+    sb_kw_i32(w, len);
+    if (w->error)
+        return;
+    if (w->ref_count == w->ref_cap) {
+        size_t cap = w->ref_cap ? w->ref_cap * 2 : 8;
+        struct sb_kw_ref *refs = realloc(w->refs, cap * sizeof(*refs));
+        if (!refs) {
+            w->error = -ENOMEM;
+            return;
+        }
+        w->refs = refs;
+        w->ref_cap = cap;
+    }
+    w->refs[w->ref_count++] = (struct sb_kw_ref){w->len, data, (size_t)len};
+    w->ref_bytes += (size_t)len;
+}
+
+size_t sb_kwriter_iov(const struct sb_kwriter *w, size_t skip, struct iovec *iov, size_t max)
+{
+    size_t n = 0, buf_at = 0; /* buf_at: the buffer's bytes already described or skipped */
+    for (size_t k = 0; k <= w->ref_count && n < max; k++) {
+        /* The buffer's piece before ref k (or its tail after the last ref), then ref k. */
+        const size_t piece_end = k < w->ref_count ? w->refs[k].at : w->len;
+        const unsigned char *pieces[2] = {w->buf + buf_at,
+                                          k < w->ref_count ? w->refs[k].ptr : NULL};
+        const size_t lens[2] = {piece_end - buf_at, k < w->ref_count ? w->refs[k].len : 0};
+        buf_at = piece_end;
+        for (int j = 0; j < 2 && n < max; j++) {
+            if (lens[j] <= skip) {
+                skip -= lens[j];
+                continue;
+            }
+            iov[n].iov_base = (void *)(uintptr_t)(pieces[j] + skip);
+            iov[n].iov_len = lens[j] - skip;
+            skip = 0;
+            n++;
+        }
+    }
+    return n;
 }
 
 unsigned char *sb_kw_reserve(struct sb_kwriter *w, size_t n)
@@ -303,7 +360,7 @@ void sb_kw_frame_end(struct sb_kwriter *w, size_t frame_start)
 {
     if (w->error)
         return;
-    sb_be32_put(w->buf + frame_start, (uint32_t)(w->len - frame_start - 4));
+    sb_be32_put(w->buf + frame_start, (uint32_t)(w->len + w->ref_bytes - frame_start - 4));
 }
 
 size_t sb_kafka_response_begin(struct sb_kwriter *w, int32_t correlation_id)

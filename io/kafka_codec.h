@@ -62,16 +62,48 @@ int32_t sb_kr_compact_array_len(struct sb_kreader *r, size_t min_element_bytes);
 /** Skip a tagged-field section (flexible versions): count, then (tag, size, bytes) each. */
 void sb_kr_skip_tagged_fields(struct sb_kreader *r);
 
+/** Bytes a writer refers to instead of copying them: they go on the wire right after the
+ *  first @at bytes of the writer's buffer (sb_kw_bytes_ref()). */
+struct sb_kw_ref {
+    size_t at;
+    const void *ptr;
+    size_t len;
+};
+
 struct sb_kwriter {
     unsigned char *buf;
     size_t len, cap;
     int error; /* 0, or -ENOMEM */
+    struct sb_kw_ref *refs; /* in order of @at */
+    size_t ref_count, ref_cap;
+    size_t ref_bytes; /* sum of the refs' lengths */
 };
+
+struct iovec;
 
 void sb_kwriter_init(struct sb_kwriter *w);
 void sb_kwriter_free(struct sb_kwriter *w);
+/** sb_kwriter_wire_len - bytes the writer puts on the wire: its buffer and the referred bytes. */
+static inline size_t sb_kwriter_wire_len(const struct sb_kwriter *w)
+{
+    return w->len + w->ref_bytes;
+}
+/**
+ * sb_kwriter_iov - describe the writer's wire bytes from byte @skip on as up to @max iovecs in
+ * @iov (the buffer's pieces and the referred bytes, in wire order). Returns the number filled;
+ * fewer than needed when @max runs out (the caller sends the rest later, with a larger @skip).
+ */
+size_t sb_kwriter_iov(const struct sb_kwriter *w, size_t skip, struct iovec *iov, size_t max);
 /** Make room for @n more bytes; returns where they go, or NULL (w->error set). */
 unsigned char *sb_kw_reserve(struct sb_kwriter *w, size_t n);
+
+/**
+ * sb_kw_bytes_ref - sb_kw_bytes() without copying @data: the writer refers to it, and @data
+ * must stay unchanged until the wire bytes are sent (sb_kwriter_iov()). Short byte strings are
+ * copied anyway (an iovec costs more than copying them). A frame that holds references must
+ * start at offset 0 of the writer (sb_kw_frame_end() counts every referred byte in it).
+ */
+void sb_kw_bytes_ref(struct sb_kwriter *w, const void *data, int32_t len);
 
 void sb_kw_i8(struct sb_kwriter *w, int8_t v);
 void sb_kw_i16(struct sb_kwriter *w, int16_t v);

@@ -92,10 +92,9 @@ void sb_kafka_fetch_response_topic(struct sb_kwriter *w, const void *name, int32
     sb_kafka_write_topic_header(w, name, name_len, partition_count);
 }
 
-void sb_kafka_fetch_response_partition(struct sb_kwriter *w, int16_t version, int32_t partition,
-                                       int16_t error, int64_t high_watermark,
-                                       int64_t log_start_offset, const void *records,
-                                       int32_t records_len)
+static void fetch_partition_header(struct sb_kwriter *w, int16_t version, int32_t partition,
+                                   int16_t error, int64_t high_watermark,
+                                   int64_t log_start_offset)
 {
     sb_kw_i32(w, partition);
     sb_kw_i16(w, error);
@@ -106,7 +105,24 @@ void sb_kafka_fetch_response_partition(struct sb_kwriter *w, int16_t version, in
     sb_kw_array_len(w, -1); /* aborted_transactions: null */
     if (version >= 11)
         sb_kw_i32(w, -1); /* preferred_read_replica */
+}
+
+void sb_kafka_fetch_response_partition(struct sb_kwriter *w, int16_t version, int32_t partition,
+                                       int16_t error, int64_t high_watermark,
+                                       int64_t log_start_offset, const void *records,
+                                       int32_t records_len)
+{
+    fetch_partition_header(w, version, partition, error, high_watermark, log_start_offset);
     sb_kw_bytes(w, records, records_len);
+}
+
+void sb_kafka_fetch_response_partition_ref(struct sb_kwriter *w, int16_t version,
+                                           int32_t partition, int16_t error,
+                                           int64_t high_watermark, int64_t log_start_offset,
+                                           const void *records, int32_t records_len)
+{
+    fetch_partition_header(w, version, partition, error, high_watermark, log_start_offset);
+    sb_kw_bytes_ref(w, records, records_len);
 }
 
 void sb_kafka_fetch_response_end(struct sb_kwriter *w, size_t frame)

@@ -60,6 +60,12 @@ void sb_kafka_fetch_response_partition(struct sb_kwriter *w, int16_t version, in
                                        int16_t error, int64_t high_watermark,
                                        int64_t log_start_offset, const void *records,
                                        int32_t records_len);
+/** The same, referring to @records instead of copying them (sb_kw_bytes_ref()): they must stay
+ *  unchanged until the response is sent, and the response frame must start at offset 0. */
+void sb_kafka_fetch_response_partition_ref(struct sb_kwriter *w, int16_t version,
+                                           int32_t partition, int16_t error,
+                                           int64_t high_watermark, int64_t log_start_offset,
+                                           const void *records, int32_t records_len);
 void sb_kafka_fetch_response_end(struct sb_kwriter *w, size_t frame);
 
 #endif /* SB_KAFKA_FETCH_H */

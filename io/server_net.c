@@ -247,19 +247,22 @@ static void conn_try_send(struct sb_conn *c)
     c->iov_count = 0;
     c->sending_count = 0;
     size_t skip = c->send_skip;
-    for (struct sb_request *r = c->head; r && r->done && c->iov_count < 64; r = r->next) {
-        if (r->no_response || r->out.len == 0)
+    const size_t iov_max = sizeof(c->iov) / sizeof(c->iov[0]);
+    for (struct sb_request *r = c->head; r && r->done && c->iov_count < iov_max; r = r->next) {
+        if (r->no_response || sb_kwriter_wire_len(&r->out) == 0)
             continue; /* freed below once everything before it is sent */
-        c->iov[c->iov_count].iov_base = r->out.buf + skip;
-        c->iov[c->iov_count].iov_len = r->out.len - skip;
+        /* The response's buffer and the fetched batches it refers to; one that does not fit
+         * whole goes on in the next sendmsg (on_send() counts what was sent). */
+        c->iov_count += sb_kwriter_iov(&r->out, skip, c->iov + c->iov_count,
+                                       iov_max - c->iov_count);
         c->sending[c->sending_count++] = r;
-        c->iov_count++;
         skip = 0;
         if (r->close_after)
             break;
     }
     /* Requests at the head answered with nothing to send (acks=0) go now. */
-    while (c->head && c->head->done && (c->head->no_response || c->head->out.len == 0) &&
+    while (c->head && c->head->done &&
+           (c->head->no_response || sb_kwriter_wire_len(&c->head->out) == 0) &&
            (c->sending_count == 0 || c->head != c->sending[0])) {
         struct sb_request *r = c->head;
         bool close_after = r->close_after;
@@ -305,8 +308,8 @@ static void on_send(struct sb_conn *c, int res)
     /* Retire the requests whose responses went out whole. */
     while (c->head && c->head->done) {
         struct sb_request *r = c->head;
-        if (!r->no_response && r->out.len) {
-            size_t left = r->out.len - c->send_skip;
+        if (!r->no_response && sb_kwriter_wire_len(&r->out)) {
+            size_t left = sb_kwriter_wire_len(&r->out) - c->send_skip;
             if (sent < left) {
                 c->send_skip += sent;
                 break;

@@ -264,7 +264,9 @@ static void write_fetch_response(struct sb_request *req)
         req, i, j,
         sb_kafka_fetch_response_topic(w, req->ops[i].topic_name.ptr, req->ops[i].topic_name.len,
                                       (int32_t)(j - i)),
-        sb_kafka_fetch_response_partition(w, v, op->partition, op->error,
+        /* The batches are referred to, not copied: op->data lives until the request is
+         * freed, after its response is sent (sb_request_free()). */
+        sb_kafka_fetch_response_partition_ref(w, v, op->partition, op->error,
                                           op->error && op->error != SB_KAFKA_OFFSET_OUT_OF_RANGE
                                               ? -1
                                               : op->high_watermark,

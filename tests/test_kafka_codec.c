@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 
 #include "check.h"
 #include "kafka_admin.h"
@@ -804,6 +805,72 @@ static void test_framer(void)
     }
 }
 
+/* A Fetch response that refers to its batches (the server's zero-copy form) puts the same bytes
+ * on the wire as one that copies them, from every starting byte and with any number of iovecs
+ * at a time (a sendmsg that sends part of it). */
+static void test_fetch_refs(void)
+{
+    enum { PARTS = 4 };
+    unsigned char *data[PARTS];
+    int32_t lens[PARTS] = {100, 4096, 0, 70000};
+    for (int k = 0; k < PARTS; k++) {
+        data[k] = malloc(lens[k] ? (size_t)lens[k] : 1);
+        CHECK(data[k]);
+        for (int32_t i = 0; i < lens[k]; i++)
+            data[k][i] = (unsigned char)(i * 13 + k);
+    }
+    struct sb_kwriter copy, ref;
+    sb_kwriter_init(&copy);
+    sb_kwriter_init(&ref);
+    struct sb_kwriter *ws[2] = {&copy, &ref};
+    for (int which = 0; which < 2; which++) {
+        struct sb_kwriter *w = ws[which];
+        size_t frame = sb_kafka_fetch_response_begin(w, 11, 42, SB_KAFKA_NONE, 1);
+        sb_kafka_fetch_response_topic(w, "t", 1, PARTS);
+        for (int k = 0; k < PARTS; k++) {
+            const void *recs = lens[k] ? data[k] : NULL;
+            if (which == 0)
+                sb_kafka_fetch_response_partition(w, 11, k, SB_KAFKA_NONE, 10, 0, recs, lens[k]);
+            else
+                sb_kafka_fetch_response_partition_ref(w, 11, k, SB_KAFKA_NONE, 10, 0, recs,
+                                                      lens[k]);
+        }
+        sb_kafka_fetch_response_end(w, frame);
+        CHECK_EQ(w->error, 0);
+    }
+    CHECK_EQ(copy.ref_count, 0);
+    CHECK_EQ(ref.ref_count, 2); /* the 4096- and 70000-byte ones; 100 bytes are copied */
+    CHECK_EQ(sb_kwriter_wire_len(&ref), copy.len);
+    const size_t total = copy.len;
+    unsigned char *flat = malloc(total);
+    CHECK(flat);
+    const size_t skips[] = {0, 1, 50, 200, 4100, 4200, total - 70001, total - 1};
+    for (size_t si = 0; si < sizeof(skips) / sizeof(skips[0]); si++) {
+        for (size_t max = 1; max <= 8; max++) {
+            /* Gather max iovecs at a time, as repeated partial sends would. */
+            size_t at = skips[si];
+            while (at < total) {
+                struct iovec iov[8];
+                size_t n = sb_kwriter_iov(&ref, at, iov, max);
+                CHECK(n >= 1 && n <= max);
+                for (size_t k = 0; k < n; k++) {
+                    CHECK(iov[k].iov_len > 0 && at + iov[k].iov_len <= total);
+                    memcpy(flat + at, iov[k].iov_base, iov[k].iov_len);
+                    at += iov[k].iov_len;
+                }
+            }
+            CHECK_MEM(flat + skips[si], copy.buf + skips[si], total - skips[si]);
+        }
+    }
+    struct iovec none[1];
+    CHECK_EQ(sb_kwriter_iov(&ref, total, none, 1), 0);
+    free(flat);
+    sb_kwriter_free(&copy);
+    sb_kwriter_free(&ref);
+    for (int k = 0; k < PARTS; k++)
+        free(data[k]);
+}
+
 int main(void)
 {
     test_primitives();
@@ -815,6 +882,7 @@ int main(void)
     test_metadata();
     test_produce();
     test_fetch();
+    test_fetch_refs();
     test_list_offsets();
     test_admin();
     test_framer();
