@@ -46,6 +46,12 @@ static inline int sb_varlong_get(const unsigned char **p, const unsigned char *e
 {
     uint64_t u = 0;
     const unsigned char *q = *p;
+    /* Most fields of a record (small lengths and deltas, -1 for null) take one byte. */
+    if (q < end && !(*q & 0x80)) {
+        *p = q + 1;
+        *out = (int64_t)(*q >> 1) ^ -(int64_t)(*q & 1);
+        return 0;
+    }
     for (int i = 0; i < max_bytes; i++) {
         if (q >= end)
             return -1;
