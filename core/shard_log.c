@@ -449,7 +449,7 @@ static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
         sb_memlog_reset(&part->log, b->base_offset + b->count);
         return;
     }
-    while (sb_record_next(&it, &rec, &why) == 1) {
+    while ((rc = sb_record_next(&it, &rec, &why)) == 1) {
         uint32_t flags = (rec.key ? 0 : SB_WIRE_KEY_NULL) | (rec.value ? 0 : SB_WIRE_VALUE_NULL);
         uint32_t key_len = rec.key_len < 0 ? 0 : (uint32_t)rec.key_len;
         uint32_t value_len = rec.value_len < 0 ? 0 : (uint32_t)rec.value_len;
@@ -458,8 +458,14 @@ static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
                                        rec.timestamp_ms, flags, rec.key, key_len, rec.value,
                                        value_len))) {
             if (memory_keep_pos(part) == UINT64_MAX) {
-                /* Nothing holds the window and the record still does not fit: cannot happen
-                 * (max_event_bytes keeps records within it); never spin on it. */
+                /* Nothing holds the window and the record still does not fit: a Kafka client's
+                 * record larger than the window (max_event_bytes bounds only events published
+                 * through the C API). Said, never spun on; disk readers skip it too. */
+                shard_report(s, SB_LOG_ERROR,
+                             "%s partition %u: record at offset %" PRId64 " (%" PRIu32
+                             " bytes) is larger than the partition's memory window: not given "
+                             "to handlers",
+                             part->topic->name, part->index, rec.offset, key_len + value_len);
                 sb_memlog_reset(&part->log, rec.offset + 1);
                 break;
             }
@@ -469,6 +475,19 @@ static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
             continue;
         if (part->handler_count)
             sb_shard_run_handlers(s, part, st);
+    }
+    if (rc < 0 || part->log.next_offset != b->base_offset + b->count) {
+        /* Records that do not decode as their header says (only a Kafka client's batch can:
+         * Produce checks them, so not after that): the rest is not delivered from memory;
+         * said once, and the window moves on to the next batch. */
+        shard_report(s, SB_LOG_ERROR,
+                     "%s partition %u: batch at offset %" PRId64 ": records from offset %" PRId64
+                     " on not delivered to handlers and live readers: %s",
+                     part->topic->name, part->index, b->base_offset, part->log.next_offset,
+                     why ? why : "fewer records than its header says");
+        while (memory_keep_pos(part) != UINT64_MAX)
+            demote_oldest_cursors(s, part);
+        sb_memlog_reset(&part->log, b->base_offset + b->count);
     }
 }
 
@@ -797,8 +816,10 @@ static void disk_recovered(struct sb_shard *s, struct sb_cursor *cur)
 /*
  * Make the batch at cur->disk_position ready for delivery: from the chunk read last when it
  * is there whole, else start a read of the next chunk. Returns 1 (ready: disk_batch_len and
- * disk_iter set), 0 (a read is in flight, or a failed one waits for its next try: come back
- * later), or -EBADMSG / -EIO / -ENOMEM (reported once by disk_failed(), tried again later).
+ * disk_iter set), 2 (the batch cannot be decoded: reported and skipped, disk_position and
+ * at.offset moved past it), 0 (a read is in flight, or a failed one waits for its next try:
+ * come back later), or -EBADMSG / -EIO / -ENOMEM (reported once by disk_failed(), tried again
+ * later).
  */
 static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const struct sb_segment *seg)
 {
@@ -832,12 +853,30 @@ static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
             struct sb_batch_info info;
             const char *why = NULL;
             int rc = sb_batch_validate(p, total, &info, &why);
-            if (!rc)
-                rc = sb_record_iter_init_any(&cur->disk_iter, p, total, &cur->inflated,
-                                             &cur->inflated_cap, &why);
             if (rc)
-                return disk_failed(s, cur, seg, rc == -ENOMEM ? -ENOMEM : -EBADMSG,
-                                   why ? why : "invalid batch");
+                return disk_failed(s, cur, seg, -EBADMSG, why ? why : "invalid batch");
+            rc = sb_record_iter_init_any(&cur->disk_iter, p, total, &cur->inflated,
+                                         &cur->inflated_cap, &why);
+            if (rc == -ENOMEM)
+                return disk_failed(s, cur, seg, -ENOMEM, "out of memory to decompress");
+            if (rc) {
+                /* The batch is what was written (its CRC holds) but its compressed records do
+                 * not decode (only a Kafka client's batch stored before Produce checked them
+                 * can): trying again cannot help. Said, and skipped. */
+                int64_t next = info.base_offset + info.last_offset_delta + 1;
+                shard_report(s, SB_LOG_ERROR,
+                             "%s partition %u: batch at offset %" PRId64 " (segment %020" PRId64
+                             ", byte %" PRIu64 ") does not decode (%s): offsets %" PRId64
+                             "..%" PRId64 " skipped for a consumer",
+                             cur->partition->topic->name, cur->partition->index,
+                             info.base_offset, seg->base_offset, cur->disk_position,
+                             why ? why : strerror(-rc), info.base_offset, next - 1);
+                disk_recovered(s, cur);
+                cur->disk_position += total;
+                if (cur->at.offset < next)
+                    cur->at.offset = next;
+                return 2;
+            }
             disk_recovered(s, cur);
             cur->disk_batch_len = total;
             return 1;
@@ -948,7 +987,12 @@ bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub
             }
             if (cur->read_done)
                 work = true; /* a completion handled */
-            if (load_disk_batch(s, cur, seg) <= 0)
+            int loaded = load_disk_batch(s, cur, seg);
+            if (loaded == 2) {
+                work = true; /* a batch skipped: on to the next */
+                continue;
+            }
+            if (loaded <= 0)
                 return work;
         }
         struct sb_record rec;
@@ -963,6 +1007,19 @@ bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub
                 uint32_t key_len = rec.key_len < 0 ? 0 : (uint32_t)rec.key_len;
                 uint32_t value_len = rec.value_len < 0 ? 0 : (uint32_t)rec.value_len;
                 size_t need = sizeof(struct sb_stored_event) + key_len + value_len;
+                if (need > sb_ring_max_payload(sub->w.mask + 1)) {
+                    /* A Kafka client's record larger than the consumer's ring can ever hold
+                     * (max_event_bytes bounds only the C API's events): waiting for room would
+                     * stop this consumer for good. Said, and skipped. */
+                    shard_report(s, SB_LOG_ERROR,
+                                 "%s partition %u: record at offset %" PRId64 " (%zu bytes) is "
+                                 "larger than a consumer's ring holds (ring_bytes / 2): skipped "
+                                 "for that consumer",
+                                 part->topic->name, part->index, rec.offset, need);
+                    cur->at.offset = rec.offset + 1;
+                    work = true;
+                    continue;
+                }
                 struct sb_stored_event *st = sb_ring_claim(&sub->w, need, SB_WIRE_DELIVERY);
                 if (!st) {
                     cur->disk_iter = before; /* this record again, once there is room */

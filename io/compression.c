@@ -279,3 +279,22 @@ int sb_record_iter_init_any(struct sb_record_iter *it, const void *batch, size_t
         return (int)n;
     return sb_record_iter_init_records(it, batch, len, *buf, (size_t)n);
 }
+
+int sb_batch_validate_compressed(const void *batch, size_t len, unsigned char **buf,
+                                 size_t *cap, const char **why)
+{
+    struct sb_batch_info info;
+    const char *ignored;
+    if (!why)
+        why = &ignored;
+    int rc = sb_batch_parse_header(batch, len, &info, why);
+    if (rc)
+        return rc == -EAGAIN ? -EBADMSG : rc;
+    if (!(info.attributes & SB_BATCH_ATTR_COMPRESSION_MASK))
+        return 0;
+    struct sb_record_iter it;
+    rc = sb_record_iter_init_any(&it, batch, len, buf, cap, why);
+    if (rc)
+        return rc;
+    return sb_record_iter_validate(&it, why);
+}

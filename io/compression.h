@@ -52,4 +52,14 @@ ssize_t sb_decompress(int codec, const void *in, size_t in_len, unsigned char **
 int sb_record_iter_init_any(struct sb_record_iter *it, const void *batch, size_t len,
                             unsigned char **buf, size_t *cap, const char **why);
 
+/**
+ * sb_batch_validate_compressed - for a batch that passed sb_batch_validate() and is compressed:
+ * decompress its records into *buf (as sb_record_iter_init_any()) and walk them all
+ * (sb_record_iter_validate()), as Kafka's broker does before it accepts a compressed batch.
+ * Returns 0 (also for an uncompressed batch, which sb_batch_validate() already walked), or
+ * -EBADMSG / -EMSGSIZE / -EOPNOTSUPP / -ENOMEM with *why set.
+ */
+int sb_batch_validate_compressed(const void *batch, size_t len, unsigned char **buf,
+                                 size_t *cap, const char **why);
+
 #endif /* SB_COMPRESSION_H */

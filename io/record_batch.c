@@ -158,14 +158,20 @@ int sb_batch_validate(const void *buf, size_t len, struct sb_batch_info *info, c
     if (rc)
         return rc;
     if (info->attributes & SB_BATCH_ATTR_COMPRESSION_MASK)
-        return 0; /* the compressed blob is the client's business; the CRC covers it */
+        return 0; /* compressed: sb_batch_validate_compressed() walks its records */
     struct sb_record_iter it;
-    struct sb_record rec;
     rc = sb_record_iter_init(&it, buf, info->total_bytes);
     if (rc)
         return rc;
+    return sb_record_iter_validate(&it, why);
+}
+
+int sb_record_iter_validate(struct sb_record_iter *it, const char **why)
+{
+    struct sb_record rec;
+    int rc;
     int32_t n = 0;
-    while ((rc = sb_record_next(&it, &rec, why)) == 1) {
+    while ((rc = sb_record_next(it, &rec, why)) == 1) {
         const unsigned char *hp = rec.headers, *hend = rec.headers + rec.header_bytes;
         const unsigned char *k, *v;
         int32_t kl, vl, hn = 0;
@@ -179,7 +185,7 @@ int sb_batch_validate(const void *buf, size_t len, struct sb_batch_info *info, c
     }
     if (rc < 0)
         return rc;
-    if (n != info->record_count) {
+    if (n != it->info.record_count) {
         *why = "recordsCount does not match the records";
         return -EBADMSG;
     }

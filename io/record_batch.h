@@ -134,6 +134,11 @@ int sb_record_iter_init(struct sb_record_iter *it, const void *batch, size_t len
 int sb_record_iter_init_records(struct sb_record_iter *it, const void *batch, size_t len,
                                 const void *records, size_t records_len);
 
+/** sb_record_iter_validate - walk every remaining record of @it and its headers, checking
+ *  lengths, offset deltas and that there are exactly recordsCount of them (what
+ *  sb_batch_validate() does for an uncompressed batch). Returns 0 or -EBADMSG with *why. */
+int sb_record_iter_validate(struct sb_record_iter *it, const char **why);
+
 /** sb_record_next - 1 with *rec filled, 0 after the last record, -EBADMSG (with *why) for a
  *  malformed record. */
 int sb_record_next(struct sb_record_iter *it, struct sb_record *rec, const char **why);

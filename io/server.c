@@ -53,8 +53,11 @@ static int resolve(struct sb_server *srv)
 static void server_free(struct sb_server *srv)
 {
     if (srv->shards)
-        for (unsigned i = 0; i < srv->bus->shard_count; i++)
+        for (unsigned i = 0; i < srv->bus->shard_count; i++) {
+            if (srv->shards[i])
+                free(srv->shards[i]->inflate_buf);
             free(srv->shards[i]);
+        }
     free(srv->shards);
     free(srv->listen_host);
     free(srv->advertised_host);

@@ -201,6 +201,9 @@ int sb_api_slot(int16_t api_key);
 struct sb_server_shard {
     struct sb_server *srv;
     struct sb_shard *shard;
+    /* A produced compressed batch's records, decompressed to validate them (shard thread). */
+    unsigned char *inflate_buf;
+    size_t inflate_cap;
     unsigned id;
     int listen_fd;
     bool accept_armed;

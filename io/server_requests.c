@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compression.h"
 #include "kafka_admin.h"
 #include "kafka_fetch.h"
 #include "kafka_list_offsets.h"
@@ -509,6 +510,12 @@ static int start_produce(struct sb_server_shard *ss, struct sb_request *req, str
                        (SB_BATCH_ATTR_TRANSACTIONAL | SB_BATCH_ATTR_CONTROL)) {
                 op->error = SB_KAFKA_INVALID_RECORD;
                 why = "transactional batches are not supported";
+            } else if (sb_batch_validate_compressed(records.ptr, (size_t)records.len,
+                                                    &ss->inflate_buf, &ss->inflate_cap, &why)) {
+                /* A compressed batch's records are checked too (as Kafka's broker does): the
+                 * CRC covers only the compressed bytes, and readers in the process decode
+                 * them. */
+                op->error = SB_KAFKA_CORRUPT_MESSAGE;
             } else {
                 op->batch = records.ptr;
                 op->batch_len = (uint32_t)records.len;

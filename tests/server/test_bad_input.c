@@ -33,8 +33,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "check.h"
+#include "crc32c.h"
 #include "kafka_codec.h"
 #include "record_batch.h"
 #include "server_proc.h"
@@ -678,6 +681,57 @@ static void expect_produce_error(const char *what, const void *batch, size_t len
     check_healthy(what);
 }
 
+/*
+ * The good batch @plain (@len bytes) with its records compressed by @codec (1 gzip, 4 zstd)
+ * into @out: attributes, batchLength and CRC rewritten so that only the records can be wrong.
+ * @count_delta is added to recordsCount (and lastOffsetDelta); -1 instead garbles the
+ * compressed bytes. Returns the new batch's length.
+ */
+static size_t compress_good_batch(const unsigned char *plain, size_t len, unsigned char *out,
+                                  size_t cap, int codec, int count_delta)
+{
+    memcpy(out, plain, SB_BATCH_HEADER_BYTES);
+    const unsigned char *recs = plain + SB_BATCH_HEADER_BYTES;
+    size_t recs_len = len - SB_BATCH_HEADER_BYTES, zlen;
+    unsigned char *z = out + SB_BATCH_HEADER_BYTES;
+    size_t zcap = cap - SB_BATCH_HEADER_BYTES;
+    if (codec == 4) {
+        zlen = ZSTD_compress(z, zcap, recs, recs_len, 1);
+        CHECK(!ZSTD_isError(zlen));
+    } else {
+        z_stream zs;
+        memset(&zs, 0, sizeof zs);
+        CHECK(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+        zs.next_in = (Bytef *)(uintptr_t)recs;
+        zs.avail_in = (uInt)recs_len;
+        zs.next_out = z;
+        zs.avail_out = (uInt)zcap;
+        CHECK(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+        zlen = zcap - zs.avail_out;
+        deflateEnd(&zs);
+    }
+    if (count_delta < 0) {
+        for (size_t i = 10; i + 10 < zlen; i += 3)
+            z[i] ^= 0x5a; /* past the gzip header: corrupt deflate data */
+    } else if (count_delta > 0) {
+        uint32_t n = ((uint32_t)out[57] << 24 | (uint32_t)out[58] << 16 |
+                      (uint32_t)out[59] << 8 | out[60]) + (uint32_t)count_delta;
+        out[57] = (unsigned char)(n >> 24), out[58] = (unsigned char)(n >> 16);
+        out[59] = (unsigned char)(n >> 8), out[60] = (unsigned char)n;
+        out[23] = (unsigned char)((n - 1) >> 24), out[24] = (unsigned char)((n - 1) >> 16);
+        out[25] = (unsigned char)((n - 1) >> 8), out[26] = (unsigned char)(n - 1);
+    }
+    out[22] = (unsigned char)codec; /* attributes, low byte */
+    size_t total = SB_BATCH_HEADER_BYTES + zlen;
+    uint32_t bl = (uint32_t)(total - SB_BATCH_LOG_OVERHEAD);
+    out[8] = (unsigned char)(bl >> 24), out[9] = (unsigned char)(bl >> 16);
+    out[10] = (unsigned char)(bl >> 8), out[11] = (unsigned char)bl;
+    uint32_t crc = sb_crc32c(0, out + SB_BATCH_CRC_START, total - SB_BATCH_CRC_START);
+    out[17] = (unsigned char)(crc >> 24), out[18] = (unsigned char)(crc >> 16);
+    out[19] = (unsigned char)(crc >> 8), out[20] = (unsigned char)crc;
+    return total;
+}
+
 static void case_corrupt_batches(void)
 {
     static unsigned char buf[4096], bad[4096];
@@ -712,6 +766,15 @@ static void case_corrupt_batches(void)
     /* An unknown partition of a known topic. */
     expect_produce_error("produce to partition 99", buf, len,
                          SB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION, 99);
+
+    /* Compressed batches whose CRC holds but whose records do not: the CRC covers only the
+     * compressed bytes, so Produce decompresses and walks them (as Kafka's broker does). */
+    size_t zlen = compress_good_batch(buf, len, bad, sizeof bad, 4 /* zstd */, 1);
+    expect_produce_error("zstd batch whose header counts one record more than it holds", bad,
+                         zlen, SB_KAFKA_CORRUPT_MESSAGE, 0);
+    zlen = compress_good_batch(buf, len, bad, sizeof bad, 1 /* gzip */, -1);
+    expect_produce_error("gzip batch whose compressed bytes are garbage", bad, zlen,
+                         SB_KAFKA_CORRUPT_MESSAGE, 0);
 }
 
 static void case_message_too_large(void)
