@@ -108,6 +108,11 @@ struct sb_ring_consumer {
  * the caller claimed and committed itself). Consumer thread (or the producer, for its own
  * committed records). Relaxed: sb_ring_peek() already read this mark with acquire, and the
  * producer does not change it before the consumer releases the record.
+ * Every ring is private to one process today. Before a ring is shared with another process,
+ * peek must hand out the length it checked (a hostile peer could rewrite the mark after the
+ * check), and a producer taking over must find the last commit from the marks, not from
+ * `tail` (a producer that dies between its first-mark store and its tail store leaves tail
+ * behind what the consumer may have read).
  */
 static inline uint32_t sb_ring_record_length(const struct sb_ring_record *rec)
 {
