@@ -352,6 +352,19 @@ int sb_producer_poll(struct sb_producer *p, int timeout_ms)
 }
 
 /* sb_producer_flush() of a producer with an ack callback: until every event's callback ran. */
+/* One wait of a flush: -ETIMEDOUT once @deadline_ms has passed, else sleeps a step and
+ * returns 0. Steps grow from 1 us to 1 ms: a flush waits for shards (and disks) that work. */
+static int flush_wait(int64_t deadline_ms, long *sleep_ns)
+{
+    if (monotonic_ms() >= deadline_ms)
+        return -ETIMEDOUT;
+    struct timespec ts = {0, *sleep_ns};
+    nanosleep(&ts, NULL);
+    if (*sleep_ns < 1000000)
+        *sleep_ns *= 2;
+    return 0;
+}
+
 static int flush_with_acks(struct sb_producer *p, int timeout_ms)
 {
     if (p->in_poll)
@@ -367,12 +380,8 @@ static int flush_with_acks(struct sb_producer *p, int timeout_ms)
             }
             return 0;
         }
-        if (monotonic_ms() >= deadline)
+        if (flush_wait(deadline, &sleep_ns))
             return -ETIMEDOUT;
-        struct timespec ts = {0, sleep_ns};
-        nanosleep(&ts, NULL);
-        if (sleep_ns < 1000000)
-            sleep_ns *= 2;
     }
 }
 
@@ -396,13 +405,8 @@ int sb_producer_flush(struct sb_producer *p, int timeout_ms)
             }
             return 0;
         }
-        if (monotonic_ms() >= deadline)
+        if (flush_wait(deadline, &sleep_ns))
             return -ETIMEDOUT;
-        /* Sleep in growing steps: a flush waits for shards (and disks) that are working. */
-        struct timespec ts = {0, sleep_ns};
-        nanosleep(&ts, NULL);
-        if (sleep_ns < 1000000)
-            sleep_ns *= 2;
     }
 }
 

@@ -429,16 +429,17 @@ static void publish_batch(struct sb_shard *s, const struct sb_sealed_batch *b)
         return;
     }
     /* A batch appended whole by the Kafka server may be compressed: its records are
-     * decompressed for the window and the handlers like any other's. */
-    int rc = part->log.next_offset == b->base_offset
-                 ? sb_record_iter_init_any(&it, b->buf, b->len, &s->inflated, &s->inflated_cap,
-                                           &why)
-                 : -ESPIPE;
-    if (rc) {
+     * decompressed for the window and the handlers like any other's. The window must end
+     * where the batch starts (it always does; when not, it is moved, as below). */
+    const bool in_step = part->log.next_offset == b->base_offset;
+    int rc = in_step ? sb_record_iter_init_any(&it, b->buf, b->len, &s->inflated,
+                                               &s->inflated_cap, &why)
+                     : 0;
+    if (!in_step || rc) {
         /* Cannot happen for batches this shard built; for a Kafka client's batch that passed
          * its CRC but does not decompress: said once per batch, and readers in memory move to
          * the disk, where the batch is (and where they report it in turn). */
-        if (rc != -ESPIPE)
+        if (rc)
             shard_report(s, SB_LOG_ERROR,
                          "%s partition %u: batch at offset %" PRId64 " not delivered to "
                          "handlers and live readers: %s",
@@ -813,10 +814,13 @@ static void disk_recovered(struct sb_shard *s, struct sb_cursor *cur)
     cur->disk_retry_delay_ms = 0;
 }
 
+/* load_disk_batch(): the batch could not be decoded; it was reported and skipped. */
+#define DISK_BATCH_SKIPPED 2
+
 /*
  * Make the batch at cur->disk_position ready for delivery: from the chunk read last when it
  * is there whole, else start a read of the next chunk. Returns 1 (ready: disk_batch_len and
- * disk_iter set), 2 (the batch cannot be decoded: reported and skipped, disk_position and
+ * disk_iter set), DISK_BATCH_SKIPPED (it cannot be decoded: reported, disk_position and
  * at.offset moved past it), 0 (a read is in flight, or a failed one waits for its next try:
  * come back later), or -EBADMSG / -EIO / -ENOMEM (reported once by disk_failed(), tried again
  * later).
@@ -875,7 +879,7 @@ static int load_disk_batch(struct sb_shard *s, struct sb_cursor *cur, const stru
                 cur->disk_position += total;
                 if (cur->at.offset < next)
                     cur->at.offset = next;
-                return 2;
+                return DISK_BATCH_SKIPPED;
             }
             disk_recovered(s, cur);
             cur->disk_batch_len = total;
@@ -988,7 +992,7 @@ bool sb_cursor_deliver_from_disk(struct sb_shard *s, struct sb_subscription *sub
             if (cur->read_done)
                 work = true; /* a completion handled */
             int loaded = load_disk_batch(s, cur, seg);
-            if (loaded == 2) {
+            if (loaded == DISK_BATCH_SKIPPED) {
                 work = true; /* a batch skipped: on to the next */
                 continue;
             }

@@ -177,6 +177,8 @@ static void check_handled(long want, int64_t from[PARTITIONS])
         CHECK(time(NULL) < deadline);
         usleep(1000);
     }
+    /* Relaxed: the handler's increments happen before its release increment of handled_total,
+     * which the acquire load above has seen. */
     CHECK_EQ(atomic_load_explicit(&handler_errors, memory_order_relaxed), 0);
     long n = 0;
     for (int p = 0; p < PARTITIONS; p++) {
@@ -184,6 +186,7 @@ static void check_handled(long want, int64_t from[PARTITIONS])
         for (int64_t o = from[p]; o < placed_count[p]; o++) {
             struct seen *s = &handled[p][o];
             if (!s->key) {
+                /* Relaxed: this thread stored it. */
                 CHECK(p == 0 && o == atomic_load_explicit(&skippable, memory_order_relaxed));
                 continue;
             }
@@ -350,6 +353,7 @@ int main(void)
     /* Release pairs with the acquire loads in offset_ok(). */
     atomic_store_explicit(&skippable, placed_count[0] + 1, memory_order_release);
     produce(scfg.listen_port, "none", total, 3, 0);
+    /* Relaxed: this thread stored it. */
     CHECK_EQ(placed[0][atomic_load_explicit(&skippable, memory_order_relaxed)], total + 1);
     consume_until(&live, total + 2, "live consumer, past the oversized record");
     check_handled(total + 2, handled_from);
