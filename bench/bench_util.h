@@ -42,6 +42,19 @@ inline void relax()
 #endif
 }
 
+/**
+ * One step of a producer's wait for room after -EAGAIN (Aeron's BackoffIdleStrategy, in
+ * short): spin for the first 64 tries, then give the CPU away. On 2 cores the CPU a producer
+ * spins on is the one the kernel's write workers (io-wq) and the shard also need.
+ */
+inline void backoff(uint64_t tries)
+{
+    if (tries < 64)
+        relax();
+    else
+        sched_yield();
+}
+
 /** True when SB_BENCH_SMOKE is set to anything but "" or "0". */
 inline bool smoke()
 {

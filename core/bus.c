@@ -291,7 +291,11 @@ int sb_bus_open(const struct sb_config *cfg, struct sb_bus **out)
         return rc;
     }
     unsigned started = 0;
+    /* Before any shard or producer exists. A failure only keeps producers on the seq_cst
+     * wake-up protocol (park.h). */
+    (void)sb_parker_asymmetric_setup();
     rc = bus_configure(bus, cfg);
+    bus->topics.shard_count = bus->shard_count ? bus->shard_count : 1; /* before any topic */
     if (!rc) {
         bus->shards = calloc(bus->shard_count, sizeof(*bus->shards));
         if (!bus->shards)

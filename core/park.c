@@ -5,9 +5,58 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+_Atomic int sb_parker_asymmetric_;
+
+static pthread_once_t asymmetric_once = PTHREAD_ONCE_INIT;
+static int asymmetric_result = -ENOSYS;
+
+static long membarrier(int cmd)
+{
+    return syscall(SYS_membarrier, cmd, 0u, 0);
+}
+
+static void asymmetric_register(void)
+{
+    long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+    if (cmds < 0) {
+        asymmetric_result = -errno;
+        return;
+    }
+    if (!(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) {
+        asymmetric_result = -ENOSYS;
+        return;
+    }
+    if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) {
+        asymmetric_result = -errno;
+        return;
+    }
+    asymmetric_result = 0;
+    /* Relaxed: see sb_parker_asymmetric_ in park.h. */
+    atomic_store_explicit(&sb_parker_asymmetric_, 1, memory_order_relaxed);
+}
+
+int sb_parker_asymmetric_setup(void)
+{
+    pthread_once(&asymmetric_once, asymmetric_register);
+    return asymmetric_result;
+}
+
+int sb_parker_prepare_heavy(struct sb_parker *pk)
+{
+    sb_parker_prepare(pk);
+    if (!sb_parker_asymmetric())
+        return 0;
+    /* Pairs with sb_parker_wake_light()'s compiler barrier: a full barrier on every CPU that
+     * runs one of our threads, after the exchange above was made visible (membarrier begins
+     * and ends with a full barrier on this CPU). */
+    return membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0 ? 0 : -errno;
+}
 
 int sb_parker_wait(struct sb_parker *pk, int64_t timeout_ns)
 {

@@ -180,9 +180,17 @@ static int producer_send(struct sb_producer *p, struct sb_topic *topic, uint32_t
         memcpy(ev->bytes, key, key_len);
     if (value_len)
         memcpy(ev->bytes + key_len, value, value_len);
-    /* seq_cst commit, then the shard's park flag: see park.h. */
-    sb_ring_commit_seq_cst(&link->w);
-    sb_parker_wake(&p->bus->shards[shard]->parker);
+    struct sb_parker *parker = &p->bus->shards[shard]->parker;
+    if (sb_parker_asymmetric()) {
+        /* Release commit (pairs with the shard's acquire in sb_ring_peek()), then the park
+         * flag with no full barrier: the shard parks with sb_parker_prepare_heavy() (park.h). */
+        sb_ring_commit(&link->w);
+        sb_parker_wake_light(parker);
+    } else {
+        /* seq_cst commit, then the shard's park flag: see park.h. */
+        sb_ring_commit_seq_cst(&link->w);
+        sb_parker_wake(parker);
+    }
     /* The next event likely has this one's size: get its lines ready (a hint; ring.h). */
     sb_ring_prefetch_next(&link->w, len);
     p->published[shard]++;

@@ -144,7 +144,7 @@ static int shard_append(struct sb_shard *s, const struct sb_ring_record *rec,
         return 1;
     }
     if (!topic || ev->partition >= topic->partition_count ||
-        sb_partition_owner(topic, ev->partition, s->shard_count) != s->id) {
+        topic->partitions[ev->partition].owner != s->id) {
         s->corrupt_records++;
         return 0;
     }
@@ -514,6 +514,13 @@ static void publish_counters(struct sb_shard *s)
                           memory_order_release);
 }
 
+/* A park timeout (< 0: none), at most 1 ms when @bounded. */
+static int64_t bound_ns(bool bounded, int64_t timeout_ns)
+{
+    const int64_t limit = 1000000;
+    return bounded && (timeout_ns < 0 || timeout_ns > limit) ? limit : timeout_ns;
+}
+
 void *sb_shard_main(void *arg)
 {
     struct sb_shard *s = arg;
@@ -575,17 +582,21 @@ void *sb_shard_main(void *arg)
         if (idle_since == 0) {
             idle_since = now;
         } else if (now - idle_since >= spin_ns) {
-            sb_parker_prepare(&s->parker);
+            /* Heavy: producers wake this shard with sb_parker_wake_light() (park.h). When its
+             * membarrier failed, a producer's wake-up may be missed: sleep 1 ms at most. */
+            const bool bounded = sb_parker_prepare_heavy(&s->parker) != 0;
             if (has_work_seq_cst(s, throttle_bytes) ||
                 (s->service && s->service->has_work(s, s->service->ctx)))
                 sb_parker_cancel(&s->parker);
             else if (s->service)
-                shard_wait_io(s, service_timeout_ns(s)); /* network, log or a waker */
+                shard_wait_io(s, bound_ns(bounded, service_timeout_ns(s))); /* network, log,
+                                                                              a waker */
             else if (s->durable && (s->in_flight || s->disk_reads_pending))
-                shard_wait_io(s, -1); /* until the I/O completes or a waker writes the eventfd */
+                shard_wait_io(s, bound_ns(bounded, -1)); /* the I/O, or a waker's eventfd */
             else
                 sb_parker_wait(&s->parker,
-                               s->durable ? sb_shard_log_park_timeout_ns(s) : -1);
+                               bound_ns(bounded, s->durable ? sb_shard_log_park_timeout_ns(s)
+                                                            : -1));
             idle_since = 0;
         } else {
             sb_cpu_relax();

@@ -49,6 +49,7 @@ static struct sb_topic_index *index_new(uint32_t slots)
 int sb_topic_table_init(struct sb_topic_table *t)
 {
     memset(t, 0, sizeof(*t));
+    t->shard_count = 1;
     t->by_id = calloc(SB_MAX_TOPICS, sizeof(t->by_id[0]));
     struct sb_topic_index *ix = index_new(INITIAL_INDEX_SLOTS);
     if (!t->by_id || !ix) {
@@ -146,7 +147,7 @@ int sb_topic_table_remove_locked(struct sb_topic_table *t, struct sb_topic *topi
 }
 
 static struct sb_topic *topic_new(const char *name, uint32_t id, uint32_t partitions,
-                                  const struct sb_topic_config *cfg)
+                                  const struct sb_topic_config *cfg, unsigned shard_count)
 {
     struct sb_topic *topic = calloc(1, sizeof(*topic));
     if (!topic)
@@ -168,6 +169,7 @@ static struct sb_topic *topic_new(const char *name, uint32_t id, uint32_t partit
     for (uint32_t p = 0; p < partitions; p++) {
         topic->partitions[p].topic = topic;
         topic->partitions[p].index = p;
+        topic->partitions[p].owner = sb_partition_owner(topic, p, shard_count);
         topic->partitions[p].slot = -1;
         topic->partitions[p].slot_fd = -1;
     }
@@ -224,7 +226,7 @@ int sb_topic_table_add_prepared(struct sb_topic_table *t, const char *name, uint
         atomic_store_explicit(&t->index, bigger, memory_order_release);
         ix = bigger;
     }
-    topic = topic_new(name, t->count, partitions, cfg);
+    topic = topic_new(name, t->count, partitions, cfg, t->shard_count);
     if (!topic) {
         rc = -ENOMEM;
         goto out;

@@ -37,6 +37,7 @@ struct sb_cursor; /* shard.h */
 struct sb_partition {
     alignas(SB_CACHE_GUARD) struct sb_topic *topic;
     uint32_t index;
+    uint32_t owner;            /* sb_partition_owner(), kept: the shard checks it per event */
     bool log_ready;            /* log is initialised (lazily, on first use) */
     struct sb_memlog log;
     struct sb_handler_entry *handlers;
@@ -97,6 +98,8 @@ struct sb_topic_table {
     _Atomic(struct sb_topic_index *) index;    /* readers: acquire */
     _Atomic(struct sb_topic *) *by_id;         /* SB_MAX_TOPICS entries */
     uint32_t count;                            /* under lock */
+    unsigned shard_count;                      /* of the bus (set before the first topic is
+                                                  added): sets each partition's owner */
 };
 
 /** sb_topic_name_valid - Kafka's rule: 1-249 characters of [A-Za-z0-9._-], not "." or "..". */

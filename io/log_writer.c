@@ -16,6 +16,14 @@
 /* user_data: index << 2 | tag */
 enum { TAG_WRITE = 1, TAG_SYNC = 2, TAG_EVENTFD = 3 };
 
+/* Where the sync of each file of a group (sync_state[k] for sync_slots[k]) stands. */
+enum {
+    SYNC_WAITING, /* to be issued on its own once all the group's writes are done */
+    SYNC_LINKED,  /* in the kernel, chained after the file's writes */
+    SYNC_ISSUED,  /* in the kernel, on its own */
+    SYNC_DONE,
+};
+
 static int ring_setup(struct sb_log_writer *w, bool sqpoll)
 {
     struct io_uring_params p;
@@ -53,8 +61,9 @@ int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max
     w->arena = aligned_alloc(4096, (arena_bytes + 4095) / 4096 * 4096);
     w->slot_fds = malloc(max_files * sizeof(int));
     w->sync_slots = malloc(max_files * sizeof(int));
+    w->sync_state = malloc(max_files);
     w->extra_syncs = malloc(max_files * sizeof(int));
-    if (!w->arena || !w->slot_fds || !w->sync_slots || !w->extra_syncs) {
+    if (!w->arena || !w->slot_fds || !w->sync_slots || !w->sync_state || !w->extra_syncs) {
         sb_log_writer_destroy(w);
         return -ENOMEM;
     }
@@ -95,12 +104,14 @@ void sb_log_writer_destroy(struct sb_log_writer *w)
     free(w->foreign_taken);
     free(w->slot_fds);
     free(w->sync_slots);
+    free(w->sync_state);
     free(w->extra_syncs);
     free(w->writes);
     w->arena = NULL;
     w->foreign = w->foreign_taken = NULL;
     w->slot_fds = NULL;
     w->sync_slots = NULL;
+    w->sync_state = NULL;
     w->extra_syncs = NULL;
     w->writes = NULL;
 }
@@ -141,7 +152,8 @@ int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
         w->write_count = 0; /* the previous group's results have been read */
         w->completed = false;
     }
-    w->writes[w->write_count++] = (struct sb_log_write){slot, position, buf, len, 0, 0};
+    w->writes[w->write_count++] = (struct sb_log_write){
+        .slot = slot, .position = position, .buf = buf, .len = len};
     return 0;
 }
 
@@ -203,7 +215,8 @@ static struct io_uring_sqe *get_sqe(struct sb_log_writer *w)
     return sqe;
 }
 
-static int queue_write(struct sb_log_writer *w, size_t i)
+/* Queue write @i from where it stands; @link: chain the next SQE after it. */
+static int queue_write(struct sb_log_writer *w, size_t i, bool link)
 {
     struct sb_log_write *wr = &w->writes[i];
     struct io_uring_sqe *sqe = get_sqe(w);
@@ -211,13 +224,13 @@ static int queue_write(struct sb_log_writer *w, size_t i)
         return -EIO;
     io_uring_prep_write_fixed(sqe, wr->slot, wr->buf + wr->done, wr->len - wr->done,
                               wr->position + wr->done, 0);
-    sqe->flags |= IOSQE_FIXED_FILE;
+    sqe->flags |= IOSQE_FIXED_FILE | (link ? IOSQE_IO_LINK : 0);
     io_uring_sqe_set_data64(sqe, (uint64_t)i << 2 | TAG_WRITE);
     return 0;
 }
 
-/* All writes done: sync each file once (when asked and nothing failed). */
-static int queue_syncs(struct sb_log_writer *w)
+/* The files the group syncs, each once: those written and those added to sync only. */
+static void collect_syncs(struct sb_log_writer *w)
 {
     w->sync_count = 0;
     for (size_t i = 0; i < w->write_count + w->extra_sync_count; i++) {
@@ -225,18 +238,76 @@ static int queue_syncs(struct sb_log_writer *w)
         bool seen = false;
         for (size_t k = 0; k < w->sync_count && !seen; k++)
             seen = w->sync_slots[k] == slot;
-        if (!seen)
+        if (!seen) {
+            w->sync_state[w->sync_count] = SYNC_WAITING;
             w->sync_slots[w->sync_count++] = slot;
+        }
     }
-    w->syncs_started_ns = monotonic_ns();
+}
+
+/* Queue the sync of file @k; @link_state: SYNC_LINKED when it ends a chain of its writes. */
+static int queue_sync(struct sb_log_writer *w, size_t k, unsigned char state)
+{
+    struct io_uring_sqe *sqe = get_sqe(w);
+    if (!sqe)
+        return -EIO;
+    io_uring_prep_fsync(sqe, w->sync_slots[k], IORING_FSYNC_DATASYNC);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, (uint64_t)k << 2 | TAG_SYNC);
+    w->sync_state[k] = state;
+    w->syncs_pending++;
+    if (state == SYNC_LINKED)
+        w->linked_syncs++;
+    else
+        w->unlinked_syncs++;
+    return 0;
+}
+
+/*
+ * Queue file @k's writes and its sync as one chain. A file synced without a write in this
+ * group (data of earlier, completed groups) is synced at once. A chain that does not fit in
+ * the submission queue, even after submitting what is queued, is not started: its writes go
+ * unlinked and its sync waits for them (a chain split across two submissions would end at
+ * the first, and the sync could then run before the writes).
+ */
+static int queue_file_chain(struct sb_log_writer *w, size_t k)
+{
+    const int slot = w->sync_slots[k];
+    unsigned n = 0;
+    for (size_t i = 0; i < w->write_count; i++)
+        n += w->writes[i].slot == slot;
+    if (n == 0)
+        return queue_sync(w, k, SYNC_ISSUED);
+    if (n + 1 > SQ_ENTRIES)
+        return 0;
+    if (io_uring_sq_space_left(&w->ring) < n + 1) {
+        int rc = flush_sq(w);
+        if (rc)
+            return rc;
+        if (io_uring_sq_space_left(&w->ring) < n + 1)
+            return 0;
+    }
+    for (size_t i = 0; i < w->write_count; i++) {
+        if (w->writes[i].slot != slot)
+            continue;
+        w->writes[i].chained = true;
+        int rc = queue_write(w, i, true);
+        if (rc)
+            return rc;
+    }
+    return queue_sync(w, k, SYNC_LINKED);
+}
+
+/* All the group's writes are done: issue the syncs not chained to them (or whose chain broke;
+ * files whose writes failed are synced too: harmless). */
+static int issue_waiting_syncs(struct sb_log_writer *w)
+{
     for (size_t k = 0; k < w->sync_count; k++) {
-        struct io_uring_sqe *sqe = get_sqe(w);
-        if (!sqe)
-            return -EIO;
-        io_uring_prep_fsync(sqe, w->sync_slots[k], IORING_FSYNC_DATASYNC);
-        sqe->flags |= IOSQE_FIXED_FILE;
-        io_uring_sqe_set_data64(sqe, (uint64_t)k << 2 | TAG_SYNC);
-        w->syncs_pending++;
+        if (w->sync_state[k] != SYNC_WAITING)
+            continue;
+        int rc = queue_sync(w, k, SYNC_ISSUED);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -250,8 +321,9 @@ static void set_error(struct sb_log_writer *w, int err)
 static int handle_write(struct sb_log_writer *w, size_t i, int res)
 {
     struct sb_log_write *wr = &w->writes[i];
-    if (res == -EAGAIN || res == -EINTR)
-        return queue_write(w, i);
+    /* -ECANCELED: an earlier write of its chain failed or was short, so this one never ran. */
+    if (res == -EAGAIN || res == -EINTR || res == -ECANCELED)
+        return queue_write(w, i, false);
     if (res < 0 || res == 0) {
         wr->result = res < 0 ? res : -EIO;
         set_error(w, wr->result);
@@ -262,7 +334,7 @@ static int handle_write(struct sb_log_writer *w, size_t i, int res)
     w->bytes_written += (uint64_t)res;
     if (wr->done < wr->len) {
         w->short_writes++;
-        return queue_write(w, i); /* the rest, at the right position */
+        return queue_write(w, i, false); /* the rest, at the right position */
     }
     w->writes_pending--;
     return 0;
@@ -319,21 +391,36 @@ static int process_cqes(struct sb_log_writer *w)
         switch (data & 3) {
         case TAG_WRITE:
             rc = handle_write(w, (size_t)(data >> 2), res);
-            if (!rc && w->writes_pending == 0 && w->sync)
-                rc = queue_syncs(w); /* files whose writes failed are synced too: harmless */
+            if (!rc && w->writes_pending == 0 && w->sync) {
+                /* A chained sync started about now: the sync latency is counted from here. */
+                w->syncs_started_ns = monotonic_ns();
+                rc = issue_waiting_syncs(w);
+            }
             break;
-        case TAG_SYNC:
+        case TAG_SYNC: {
+            const size_t k = (size_t)(data >> 2);
+            w->syncs_pending--;
+            if (res == -ECANCELED && w->sync_state[k] == SYNC_LINKED) {
+                /* Its chain broke (a write failed or was short) before it ran: issued on its
+                 * own once the writes are done (perhaps already now). */
+                w->sync_state[k] = SYNC_WAITING;
+                if (w->writes_pending == 0)
+                    rc = issue_waiting_syncs(w);
+                break;
+            }
+            w->sync_state[k] = SYNC_DONE;
             if (res < 0) {
                 /* Every write to that file is in doubt: fail them all. */
-                int slot = w->sync_slots[data >> 2];
+                int slot = w->sync_slots[k];
                 for (size_t i = 0; i < w->write_count; i++)
                     if (w->writes[i].slot == slot && w->writes[i].result == 0)
                         w->writes[i].result = res;
                 set_error(w, res);
             }
-            if (--w->syncs_pending == 0)
+            if (w->syncs_pending == 0 && w->writes_pending == 0)
                 sb_histogram_record(&w->sync_latency, monotonic_ns() - w->syncs_started_ns);
             break;
+        }
         case TAG_EVENTFD:
             w->eventfd_armed = false;
             break;
@@ -362,12 +449,19 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
     w->result = 0;
     w->writes_pending = (unsigned)w->write_count;
     w->syncs_pending = 0;
+    w->sync_count = 0;
+    w->syncs_started_ns = 0;
     w->groups++;
     int rc = 0;
+    if (sync) {
+        collect_syncs(w);
+        w->syncs_started_ns = monotonic_ns(); /* a group of syncs only: from here */
+        for (size_t k = 0; k < w->sync_count && !rc; k++)
+            rc = queue_file_chain(w, k);
+    }
     for (size_t i = 0; i < w->write_count && !rc; i++)
-        rc = queue_write(w, i);
-    if (!rc && w->write_count == 0 && sync)
-        rc = queue_syncs(w); /* a group of syncs only */
+        if (!w->writes[i].chained)
+            rc = queue_write(w, i, false);
     if (!rc)
         rc = flush_sq(w);
     return rc;

@@ -5,8 +5,13 @@
  * (sb_log_writer_add), submits them (sb_log_writer_submit), and keeps building the next group
  * while the kernel writes this one. A group completes when every write is done (short writes are
  * resubmitted for the rest) and, when asked, every file written is made durable with
- * fdatasync (IORING_FSYNC_DATASYNC), issued once its writes completed, since io_uring may
- * complete operations in any order. The result is the first error of any of them.
+ * fdatasync (IORING_FSYNC_DATASYNC). io_uring may complete operations in any order, so a sync
+ * must not start before the writes it covers are done: each file's writes and its sync go in
+ * one linked chain (IOSQE_IO_LINK), which the kernel runs in order without a round trip
+ * through the shard. A chain breaks when one of its writes fails or is short (io_uring then
+ * cancels the rest with -ECANCELED): the cancelled writes are queued again, and the file's
+ * sync is issued on its own once all its writes are done, as it is for a file whose chain
+ * would not fit in the submission queue. The result is the first error of any of them.
  *
  * Batches live in one arena registered with the ring (fixed-buffer writes); files are
  * registered in a sparse table (sb_log_writer_file_add). A full completion queue (-EBUSY from
@@ -46,6 +51,7 @@ struct sb_log_write {
     uint32_t len;
     uint32_t done;     /* bytes written so far */
     int result;        /* 0, or the error of this write or of the sync of its file */
+    bool chained;      /* first queued in its file's chain, linked to the file's sync */
 };
 
 struct sb_log_writer {
@@ -58,7 +64,8 @@ struct sb_log_writer {
     /* The group: collected by sb_log_writer_add(), in flight after sb_log_writer_submit(). */
     struct sb_log_write *writes;
     size_t write_count, write_cap;
-    int *sync_slots;
+    int *sync_slots;          /* the files this group syncs, each once */
+    unsigned char *sync_state;/* per sync_slots entry: enum in log_writer.c */
     size_t sync_count;
     int *extra_syncs;         /* files to sync without a write in this group */
     size_t extra_sync_count;
@@ -84,7 +91,9 @@ struct sb_log_writer {
     uint64_t callbacks_run;   /* struct sb_log_io_cb completions handled so far */
     /* Counters for metrics and benchmarks. */
     uint64_t groups, bytes_written, short_writes, busy_retries;
-    /* How long a group's syncs take (queued after its writes, to the last one's completion). */
+    uint64_t linked_syncs, unlinked_syncs; /* syncs chained to their writes / issued after */
+    /* How long a group's syncs take: from the completion of its last write (when the shard
+     * reaps it) to the last sync's completion. */
     int64_t syncs_started_ns;
     struct sb_latency_histogram sync_latency;
 };

@@ -1,14 +1,19 @@
 /*
  * test_log_writer.c - group commit through io_uring: several groups of writes to several
  * registered files, synced, read back byte for byte; a wake-up through the eventfd; write
- * errors reported as the group's result.
+ * errors reported as the group's result. A synced file's writes and its sync go in one linked
+ * chain: a chain too long for the submission queue falls back to a sync after the writes, and
+ * a chain broken by a short write gets its sync issued on its own.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -77,6 +82,62 @@ int main(void)
             }
         free(got);
     }
+    /* Every synced group above chained its files' syncs to their writes. */
+    CHECK_EQ(w.linked_syncs, (uint64_t)(GROUPS / 2 * FILES));
+    CHECK_EQ(w.unlinked_syncs, 0);
+
+    /* 300 writes to one file cannot be one chain in a 256-entry queue: written unlinked, then
+     * synced once they are all done; every byte lands. */
+    {
+        const int f = 1;
+        const uint32_t len = 1000;
+        for (int k = 0; k < 300; k++) {
+            unsigned char *buf = w.arena + (size_t)k * len;
+            for (uint32_t i = 0; i < len; i++)
+                buf[i] = (unsigned char)test_mix64(((uint64_t)f << 40) + sizes[f] + i);
+            CHECK_EQ(sb_log_writer_add(&w, slots[f], sizes[f], buf, len), 0);
+            sizes[f] += len;
+        }
+        CHECK_EQ(sb_log_writer_submit(&w, true), 0);
+        CHECK_EQ(wait_group(&w), 0);
+        CHECK_EQ(w.unlinked_syncs, 1);
+        unsigned char *got = malloc(sizes[f]);
+        CHECK(got);
+        CHECK_EQ(pread(fds[f], got, sizes[f], 0), (ssize_t)sizes[f]);
+        for (uint64_t i = 0; i < sizes[f]; i++)
+            CHECK_EQ(got[i], (unsigned char)test_mix64(((uint64_t)f << 40) + i));
+        free(got);
+    }
+
+    /* A short write breaks its chain: a file size limit 100 bytes into the first of two writes
+     * to one file. io_uring cancels the second write and the sync; the rest of the first is
+     * retried (and fails with EFBIG), the second is queued again (EFBIG), and the sync is
+     * issued on its own once both are done. The group ends with the error, not hanging. */
+    {
+        const int f = 2;
+        struct rlimit old_limit, limit;
+        CHECK_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+        signal(SIGXFSZ, SIG_IGN); /* the write fails with EFBIG instead of killing us */
+        limit = old_limit;
+        limit.rlim_cur = sizes[f] + 100;
+        CHECK_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+        memset(w.arena, 'y', 8192);
+        CHECK_EQ(sb_log_writer_add(&w, slots[f], sizes[f], w.arena, 4096), 0);
+        CHECK_EQ(sb_log_writer_add(&w, slots[f], sizes[f] + 4096, w.arena + 4096, 4096), 0);
+        const uint64_t short_before = w.short_writes, unlinked_before = w.unlinked_syncs;
+        CHECK_EQ(sb_log_writer_submit(&w, true), 0);
+        CHECK_EQ(wait_group(&w), -EFBIG);
+        CHECK_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+        CHECK_EQ(w.short_writes, short_before + 1);
+        CHECK_EQ(w.unlinked_syncs, unlinked_before + 1);
+        CHECK_EQ(w.writes[0].done, 100);
+        CHECK_EQ(w.writes[0].result, -EFBIG);
+        CHECK_EQ(w.writes[1].result, -EFBIG);
+        struct stat st;
+        CHECK_EQ(fstat(fds[f], &st), 0);
+        CHECK_EQ((uint64_t)st.st_size, sizes[f] + 100);
+    }
+
     /* A wake-up through the eventfd ends a wait with a group in flight, or on its own. */
     uint64_t one = 1;
     CHECK_EQ(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
