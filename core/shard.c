@@ -469,7 +469,7 @@ static bool has_work_seq_cst(struct sb_shard *s, size_t throttle_bytes)
             return true;
         }
     }
-    if (s->durable && !s->in_flight && s->groups[s->acc].events)
+    if (s->durable && s->groups[s->acc].events && sb_shard_log_can_submit(s))
         return true;
     /* A consumer's disk read completed since deliver() last looked (this thread's own flag). */
     if (s->disk_read_completed)

@@ -170,7 +170,15 @@ struct sb_group {
     size_t ack_count, ack_cap;
     uint64_t derived; /* derived events in it (counted as received once handled) */
     uint64_t events;
+    /* Once submitted: its number (groups count from 1), its error before or apart from its
+     * I/O (or inherited from an older group that failed), when it was submitted. */
+    uint64_t seq;
+    int error;
+    int64_t submitted_ns;
 };
+
+/** Group slots of a shard's log: one gathering and at most two in flight (log_writer.h). */
+#define SB_SHARD_LOG_GROUPS SB_LOG_WRITER_GROUPS
 
 /** A request run on a shard's thread; the caller waits for result. */
 struct sb_control {
@@ -234,17 +242,19 @@ struct sb_shard {
     /* --- the durable log (bus has a data_dir): see shard_log.c --- */
     bool durable;
     struct sb_log_writer writer;
-    struct sb_group groups[2];
-    unsigned acc;                        /* the group gathering; the other may be in flight */
-    bool in_flight;
+    struct sb_group groups[SB_SHARD_LOG_GROUPS];
+    unsigned acc;                        /* the group gathering */
+    unsigned in_flight;                  /* groups submitted, not completed: those before acc */
+    unsigned reaped;                     /* of those, the oldest ones the writer reported done */
+    uint64_t group_seq;                  /* groups submitted so far */
     struct sb_partition **open_parts;    /* partitions with an open batch in groups[acc] */
     uint32_t open_count, open_cap;
-    int *retired_slots;                  /* file slots to release once the group completes */
+    int *retired_slots;                  /* file slots to release once the groups that may use */
+    uint64_t *retired_seq;               /* them completed: groups up to retired_seq[i] */
     uint32_t retired_count, retired_cap;
     int *unsynced_slots;                 /* INTERVAL: files written since the last sync */
     uint32_t unsynced_count, unsynced_cap;
     int64_t last_sync_ms, last_retention_ms;
-    int group_error;                     /* the in-flight group failed before its I/O */
     uint64_t group_stamp;                /* groups completed (marks sb_partition.ack_stamp) */
     int start_result;                    /* the shard thread's set-up result */
     uint32_t disk_reads_pending;         /* consumers' disk reads in flight */
@@ -264,7 +274,6 @@ struct sb_shard {
 
     struct sb_shard_counters counters;
     /* Group commit latency (submit to completion), for metrics: written by the shard. */
-    int64_t group_started_ns;
     struct sb_latency_histogram group_latency;
 };
 

@@ -55,6 +55,7 @@ static void group_reset(struct sb_group *g)
     g->ack_count = 0;
     g->derived = 0;
     g->events = 0;
+    g->error = 0;
 }
 
 int sb_shard_log_init(struct sb_shard *s)
@@ -70,9 +71,11 @@ int sb_shard_log_init(struct sb_shard *s)
     if (CPU_COUNT(&workers) > 1)
         CPU_CLR(s->cpu, &workers);
     sb_log_writer_set_worker_cpus(&s->writer, &workers);
-    for (int i = 0; i < 2; i++) {
-        s->groups[i].arena = s->writer.arena + (size_t)i * (bytes / 2);
-        s->groups[i].cap = bytes / 2;
+    /* The buffer in equal parts, one per group slot (page-aligned). */
+    const size_t part = bytes / SB_SHARD_LOG_GROUPS / 4096 * 4096;
+    for (int i = 0; i < SB_SHARD_LOG_GROUPS; i++) {
+        s->groups[i].arena = s->writer.arena + (size_t)i * part;
+        s->groups[i].cap = part;
         group_reset(&s->groups[i]);
     }
     s->acc = 0;
@@ -85,7 +88,7 @@ void sb_shard_log_destroy(struct sb_shard *s)
     if (!s->durable)
         return;
     sb_log_writer_destroy(&s->writer);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < SB_SHARD_LOG_GROUPS; i++) {
         free(s->groups[i].batches);
         free(s->groups[i].links);
         free(s->groups[i].acks);
@@ -93,6 +96,7 @@ void sb_shard_log_destroy(struct sb_shard *s)
     free(s->open_parts);
     free(s->inflated);
     free(s->retired_slots);
+    free(s->retired_seq);
     free(s->unsynced_slots);
 }
 
@@ -290,8 +294,29 @@ int sb_shard_log_append_batch(struct sb_shard *s, struct sb_partition *part, con
     return 0;
 }
 
-/* The io_uring file slot for @fd, the partition's current segment. A segment left behind by
- * a roll keeps its slot until the group completes, and the group syncs it (see group_submit()). */
+/* Keep @slot (a segment left behind by a roll) registered until every group that may use it
+ * completed: the older ones in flight wrote to it, and the one being submitted may sync it
+ * (see group_submit()). Out of memory: the slot stays registered for good (a leak of one
+ * slot, not a fault). */
+static void retire_slot(struct sb_shard *s, int slot)
+{
+    if (s->retired_count == s->retired_cap) {
+        uint32_t cap = s->retired_cap ? s->retired_cap * 2 : 16;
+        int *slots = realloc(s->retired_slots, cap * sizeof(*slots));
+        if (!slots)
+            return;
+        s->retired_slots = slots;
+        uint64_t *seqs = realloc(s->retired_seq, cap * sizeof(*seqs));
+        if (!seqs)
+            return;
+        s->retired_seq = seqs;
+        s->retired_cap = cap;
+    }
+    s->retired_slots[s->retired_count] = slot;
+    s->retired_seq[s->retired_count++] = s->group_seq;
+}
+
+/* The io_uring file slot for @fd, the partition's current segment (see retire_slot()). */
 static int slot_for(struct sb_shard *s, struct sb_partition *part, int fd)
 {
     if (part->slot_fd == fd)
@@ -300,7 +325,7 @@ static int slot_for(struct sb_shard *s, struct sb_partition *part, int fd)
     if (slot < 0)
         return slot;
     if (part->slot >= 0)
-        push_int(&s->retired_slots, &s->retired_count, &s->retired_cap, part->slot);
+        retire_slot(s, part->slot);
     part->slot = slot;
     part->slot_fd = fd;
     return slot;
@@ -322,6 +347,7 @@ static void partition_release_slot(struct sb_shard *s, struct sb_partition *part
     part->slot_fd = -1;
 }
 
+/* Submit the gathering group (the caller checked sb_shard_log_can_submit()). */
 static int group_submit(struct sb_shard *s)
 {
     struct sb_group *g = &s->groups[s->acc];
@@ -334,6 +360,7 @@ static int group_submit(struct sb_shard *s)
                         s->now_ms - s->last_sync_ms >= (int64_t)cfg->fsync_interval_ms;
     if (g->batch_count == 0 && !(interval_due && s->unsynced_count))
         return 0;
+    g->seq = ++s->group_seq; /* before slot_for(): a slot it retires is tagged with it */
     int group_error = 0;
     for (size_t i = 0; i < g->batch_count; i++) {
         struct sb_sealed_batch *b = &g->batches[i];
@@ -364,15 +391,15 @@ static int group_submit(struct sb_shard *s)
         s->unsynced_count = 0;
         s->last_sync_ms = s->now_ms;
     }
-    s->group_error = group_error;
+    g->error = group_error;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    s->group_started_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    g->submitted_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     int rc = sb_log_writer_submit(&s->writer, sync);
-    if (rc)
-        s->group_error = rc;
-    s->in_flight = true;
-    s->acc ^= 1;
+    if (rc && !g->error)
+        g->error = rc; /* the writer has it in flight all the same (it never says -EBUSY here) */
+    s->in_flight++;
+    s->acc = (s->acc + 1) % SB_SHARD_LOG_GROUPS;
     return 0;
 }
 
@@ -588,14 +615,17 @@ static void publish_ends(struct sb_shard *s, const struct sb_group *g)
     }
 }
 
+/* The @k-th oldest group in flight (0: the oldest). */
+static struct sb_group *group_in_flight(struct sb_shard *s, unsigned k)
+{
+    return &s->groups[(s->acc + SB_SHARD_LOG_GROUPS - s->in_flight + k) % SB_SHARD_LOG_GROUPS];
+}
+
+/* Finish the oldest group in flight, which the writer reported done (error set by then). */
 static void group_complete(struct sb_shard *s)
 {
-    struct sb_group *g = &s->groups[s->acc ^ 1];
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    sb_histogram_record(&s->group_latency,
-                        (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - s->group_started_ns);
-    int error = s->group_error ? s->group_error : s->writer.result;
+    struct sb_group *g = group_in_flight(s, 0);
+    const int error = g->error;
     if (error) {
         group_fail(s, g, error);
     } else {
@@ -623,18 +653,27 @@ static void group_complete(struct sb_shard *s)
     }
     /* Derived events count as received once handled (or failed): see bus_wait_quiet(). */
     s->derived_received += g->derived;
-    for (uint32_t i = 0; i < s->retired_count; i++) {
+    /* Segments left behind by rolls up to this group: no group still in flight uses them. */
+    for (uint32_t i = 0; i < s->retired_count;) {
+        if (s->retired_seq[i] > g->seq) {
+            i++;
+            continue;
+        }
+        const int slot = s->retired_slots[i];
         for (uint32_t k = 0; k < s->unsynced_count; k++) {
-            if (s->unsynced_slots[k] == s->retired_slots[i]) {
+            if (s->unsynced_slots[k] == slot) {
                 s->unsynced_slots[k] = s->unsynced_slots[--s->unsynced_count];
                 break;
             }
         }
-        sb_log_writer_file_remove(&s->writer, s->retired_slots[i]);
+        sb_log_writer_file_remove(&s->writer, slot);
+        s->retired_count--;
+        s->retired_slots[i] = s->retired_slots[s->retired_count];
+        s->retired_seq[i] = s->retired_seq[s->retired_count];
     }
-    s->retired_count = 0;
     group_reset(g);
-    s->in_flight = false;
+    s->in_flight--;
+    s->reaped--;
 }
 
 static void enforce_retention(struct sb_shard *s)
@@ -658,14 +697,44 @@ static void enforce_retention(struct sb_shard *s)
     }
 }
 
-bool sb_shard_log_step(struct sb_shard *s)
+bool sb_shard_log_can_submit(const struct sb_shard *s)
+{
+    return s->in_flight < SB_SHARD_LOG_GROUPS - 1 && sb_log_writer_can_submit(&s->writer);
+}
+
+/* Take the groups the writer reports done (in order), then finish them in order. A group that
+ * failed waits until every younger group in flight is done too: their bytes lie after its own
+ * in the files, which its failure cuts back (group_fail()), so they fail with it. */
+static bool groups_complete(struct sb_shard *s)
 {
     bool work = false;
-    if (s->in_flight && sb_log_writer_poll(&s->writer) == 1) {
+    while (s->reaped < s->in_flight && sb_log_writer_poll(&s->writer) == 1) {
+        struct sb_group *g = group_in_flight(s, s->reaped);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        sb_histogram_record(&s->group_latency,
+                            (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - g->submitted_ns);
+        if (!g->error)
+            g->error = s->writer.result;
+        s->reaped++;
+        work = true;
+    }
+    while (s->reaped) {
+        struct sb_group *g = group_in_flight(s, 0);
+        if (g->error && s->reaped < s->in_flight)
+            break;
+        if (g->error && s->in_flight > 1 && !group_in_flight(s, 1)->error)
+            group_in_flight(s, 1)->error = g->error;
         group_complete(s);
         work = true;
     }
-    if (!s->in_flight) {
+    return work;
+}
+
+bool sb_shard_log_step(struct sb_shard *s)
+{
+    bool work = groups_complete(s);
+    if (sb_shard_log_can_submit(s)) {
         struct sb_group *g = &s->groups[s->acc];
         const struct sb_config *cfg = &s->bus->cfg;
         bool interval_due = cfg->durability == SB_DURABILITY_INTERVAL && s->unsynced_count &&

@@ -44,9 +44,14 @@ int sb_shard_log_append_batch(struct sb_shard *s, struct sb_partition *part, con
  */
 void sb_shard_log_retire_partition(struct sb_shard *s, struct sb_partition *part);
 
-/** sb_shard_log_step - complete the group in flight, submit the gathering one, enforce
- *  retention once a second. Returns true when it did something. */
+/** sb_shard_log_step - complete the groups in flight that are done (in order), submit the
+ *  gathering one when it may go, enforce retention once a second. Returns true when it did
+ *  something. Shard thread. */
 bool sb_shard_log_step(struct sb_shard *s);
+
+/** sb_shard_log_can_submit - may the gathering group be submitted now: fewer than two groups
+ *  in flight, and the one in flight (if any) has only syncs left (log_writer.h). Shard thread. */
+bool sb_shard_log_can_submit(const struct sb_shard *s);
 
 /** sb_shard_log_pending - a group is in flight or events are gathered. */
 bool sb_shard_log_pending(const struct sb_shard *s);

@@ -13,8 +13,13 @@
 #define SQ_ENTRIES 256u
 #define CQ_ENTRIES (4 * SQ_ENTRIES)
 
-/* user_data: index << 2 | tag */
+/* user_data: index << 4 | group << 2 | tag (tag 0: a struct sb_log_io_cb's address) */
 enum { TAG_WRITE = 1, TAG_SYNC = 2, TAG_EVENTFD = 3 };
+
+static uint64_t op_data(unsigned group, size_t index, unsigned tag)
+{
+    return (uint64_t)index << 4 | (uint64_t)group << 2 | tag;
+}
 
 /* Where the sync of each file of a group (sync_state[k] for sync_slots[k]) stands. */
 enum {
@@ -60,10 +65,15 @@ int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max
     w->arena_bytes = arena_bytes;
     w->arena = aligned_alloc(4096, (arena_bytes + 4095) / 4096 * 4096);
     w->slot_fds = malloc(max_files * sizeof(int));
-    w->sync_slots = malloc(max_files * sizeof(int));
-    w->sync_state = malloc(max_files);
-    w->extra_syncs = malloc(max_files * sizeof(int));
-    if (!w->arena || !w->slot_fds || !w->sync_slots || !w->sync_state || !w->extra_syncs) {
+    bool ok = w->arena && w->slot_fds;
+    for (unsigned g = 0; g < SB_LOG_WRITER_GROUPS; g++) {
+        struct sb_log_group *gr = &w->groups[g];
+        gr->sync_slots = malloc(max_files * sizeof(int));
+        gr->sync_state = malloc(max_files);
+        gr->extra_syncs = malloc(max_files * sizeof(int));
+        ok = ok && gr->sync_slots && gr->sync_state && gr->extra_syncs;
+    }
+    if (!ok) {
         sb_log_writer_destroy(w);
         return -ENOMEM;
     }
@@ -94,8 +104,9 @@ int sb_log_writer_set_worker_cpus(struct sb_log_writer *w, const cpu_set_t *cpus
 
 void sb_log_writer_destroy(struct sb_log_writer *w)
 {
-    while (w->ring_ready && w->in_flight && sb_log_writer_poll(w) == 0)
-        sb_log_writer_wait(w, 1000000);
+    while (w->ring_ready && w->in_flight)
+        if (sb_log_writer_poll(w) == 0)
+            sb_log_writer_wait(w, 1000000);
     if (w->ring_ready)
         io_uring_queue_exit(&w->ring);
     w->ring_ready = false;
@@ -103,17 +114,17 @@ void sb_log_writer_destroy(struct sb_log_writer *w)
     free(w->foreign);
     free(w->foreign_taken);
     free(w->slot_fds);
-    free(w->sync_slots);
-    free(w->sync_state);
-    free(w->extra_syncs);
-    free(w->writes);
+    for (unsigned g = 0; g < SB_LOG_WRITER_GROUPS; g++) {
+        struct sb_log_group *gr = &w->groups[g];
+        free(gr->sync_slots);
+        free(gr->sync_state);
+        free(gr->extra_syncs);
+        free(gr->writes);
+        memset(gr, 0, sizeof(*gr));
+    }
     w->arena = NULL;
     w->foreign = w->foreign_taken = NULL;
     w->slot_fds = NULL;
-    w->sync_slots = NULL;
-    w->sync_state = NULL;
-    w->extra_syncs = NULL;
-    w->writes = NULL;
 }
 
 int sb_log_writer_file_add(struct sb_log_writer *w, int fd)
@@ -140,33 +151,27 @@ void sb_log_writer_file_remove(struct sb_log_writer *w, int slot)
 int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
                       const unsigned char *buf, uint32_t len)
 {
-    if (w->write_count == w->write_cap) {
-        size_t cap = w->write_cap ? w->write_cap * 2 : 64;
-        struct sb_log_write *writes = realloc(w->writes, cap * sizeof(*writes));
+    struct sb_log_group *g = &w->groups[w->collecting];
+    if (g->write_count == g->write_cap) {
+        size_t cap = g->write_cap ? g->write_cap * 2 : 64;
+        struct sb_log_write *writes = realloc(g->writes, cap * sizeof(*writes));
         if (!writes)
             return -ENOMEM;
-        w->writes = writes;
-        w->write_cap = cap;
+        g->writes = writes;
+        g->write_cap = cap;
     }
-    if (!w->in_flight && w->completed) {
-        w->write_count = 0; /* the previous group's results have been read */
-        w->completed = false;
-    }
-    w->writes[w->write_count++] = (struct sb_log_write){
+    g->writes[g->write_count++] = (struct sb_log_write){
         .slot = slot, .position = position, .buf = buf, .len = len};
     return 0;
 }
 
 int sb_log_writer_add_sync(struct sb_log_writer *w, int slot)
 {
-    if (!w->in_flight && w->completed) {
-        w->write_count = 0;
-        w->completed = false;
-    }
-    for (size_t k = 0; k < w->extra_sync_count; k++)
-        if (w->extra_syncs[k] == slot)
+    struct sb_log_group *g = &w->groups[w->collecting];
+    for (size_t k = 0; k < g->extra_sync_count; k++)
+        if (g->extra_syncs[k] == slot)
             return 0;
-    w->extra_syncs[w->extra_sync_count++] = slot;
+    g->extra_syncs[g->extra_sync_count++] = slot;
     return 0;
 }
 
@@ -215,47 +220,49 @@ static struct io_uring_sqe *get_sqe(struct sb_log_writer *w)
     return sqe;
 }
 
-/* Queue write @i from where it stands; @link: chain the next SQE after it. */
-static int queue_write(struct sb_log_writer *w, size_t i, bool link)
+/* Queue write @i of group @gi from where it stands; @link: chain the next SQE after it. */
+static int queue_write(struct sb_log_writer *w, unsigned gi, size_t i, bool link)
 {
-    struct sb_log_write *wr = &w->writes[i];
+    struct sb_log_write *wr = &w->groups[gi].writes[i];
     struct io_uring_sqe *sqe = get_sqe(w);
     if (!sqe)
         return -EIO;
     io_uring_prep_write_fixed(sqe, wr->slot, wr->buf + wr->done, wr->len - wr->done,
                               wr->position + wr->done, 0);
     sqe->flags |= IOSQE_FIXED_FILE | (link ? IOSQE_IO_LINK : 0);
-    io_uring_sqe_set_data64(sqe, (uint64_t)i << 2 | TAG_WRITE);
+    io_uring_sqe_set_data64(sqe, op_data(gi, i, TAG_WRITE));
     return 0;
 }
 
-/* The files the group syncs, each once: those written and those added to sync only. */
-static void collect_syncs(struct sb_log_writer *w)
+/* The files group @g syncs, each once: those written and those added to sync only. */
+static void collect_syncs(struct sb_log_group *g)
 {
-    w->sync_count = 0;
-    for (size_t i = 0; i < w->write_count + w->extra_sync_count; i++) {
-        int slot = i < w->write_count ? w->writes[i].slot : w->extra_syncs[i - w->write_count];
+    g->sync_count = 0;
+    for (size_t i = 0; i < g->write_count + g->extra_sync_count; i++) {
+        int slot = i < g->write_count ? g->writes[i].slot : g->extra_syncs[i - g->write_count];
         bool seen = false;
-        for (size_t k = 0; k < w->sync_count && !seen; k++)
-            seen = w->sync_slots[k] == slot;
+        for (size_t k = 0; k < g->sync_count && !seen; k++)
+            seen = g->sync_slots[k] == slot;
         if (!seen) {
-            w->sync_state[w->sync_count] = SYNC_WAITING;
-            w->sync_slots[w->sync_count++] = slot;
+            g->sync_state[g->sync_count] = SYNC_WAITING;
+            g->sync_slots[g->sync_count++] = slot;
         }
     }
 }
 
-/* Queue the sync of file @k; @link_state: SYNC_LINKED when it ends a chain of its writes. */
-static int queue_sync(struct sb_log_writer *w, size_t k, unsigned char state)
+/* Queue the sync of file @k of group @gi; @state: SYNC_LINKED when it ends a chain of its
+ * writes, else SYNC_ISSUED. */
+static int queue_sync(struct sb_log_writer *w, unsigned gi, size_t k, unsigned char state)
 {
+    struct sb_log_group *g = &w->groups[gi];
     struct io_uring_sqe *sqe = get_sqe(w);
     if (!sqe)
         return -EIO;
-    io_uring_prep_fsync(sqe, w->sync_slots[k], IORING_FSYNC_DATASYNC);
+    io_uring_prep_fsync(sqe, g->sync_slots[k], IORING_FSYNC_DATASYNC);
     sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, (uint64_t)k << 2 | TAG_SYNC);
-    w->sync_state[k] = state;
-    w->syncs_pending++;
+    io_uring_sqe_set_data64(sqe, op_data(gi, k, TAG_SYNC));
+    g->sync_state[k] = state;
+    g->syncs_pending++;
     if (state == SYNC_LINKED)
         w->linked_syncs++;
     else
@@ -265,19 +272,20 @@ static int queue_sync(struct sb_log_writer *w, size_t k, unsigned char state)
 
 /*
  * Queue file @k's writes and its sync as one chain. A file synced without a write in this
- * group (data of earlier, completed groups) is synced at once. A chain that does not fit in
- * the submission queue, even after submitting what is queued, is not started: its writes go
- * unlinked and its sync waits for them (a chain split across two submissions would end at
- * the first, and the sync could then run before the writes).
+ * group (data of earlier groups whose writes are done) is synced at once. A chain that does
+ * not fit in the submission queue, even after submitting what is queued, is not started: its
+ * writes go unlinked and its sync waits for them (a chain split across two submissions would
+ * end at the first, and the sync could then run before the writes).
  */
-static int queue_file_chain(struct sb_log_writer *w, size_t k)
+static int queue_file_chain(struct sb_log_writer *w, unsigned gi, size_t k)
 {
-    const int slot = w->sync_slots[k];
+    struct sb_log_group *g = &w->groups[gi];
+    const int slot = g->sync_slots[k];
     unsigned n = 0;
-    for (size_t i = 0; i < w->write_count; i++)
-        n += w->writes[i].slot == slot;
+    for (size_t i = 0; i < g->write_count; i++)
+        n += g->writes[i].slot == slot;
     if (n == 0)
-        return queue_sync(w, k, SYNC_ISSUED);
+        return queue_sync(w, gi, k, SYNC_ISSUED);
     if (n + 1 > SQ_ENTRIES)
         return 0;
     if (io_uring_sq_space_left(&w->ring) < n + 1) {
@@ -287,56 +295,90 @@ static int queue_file_chain(struct sb_log_writer *w, size_t k)
         if (io_uring_sq_space_left(&w->ring) < n + 1)
             return 0;
     }
-    for (size_t i = 0; i < w->write_count; i++) {
-        if (w->writes[i].slot != slot)
+    for (size_t i = 0; i < g->write_count; i++) {
+        if (g->writes[i].slot != slot)
             continue;
-        w->writes[i].chained = true;
-        int rc = queue_write(w, i, true);
+        g->writes[i].chained = true;
+        int rc = queue_write(w, gi, i, true);
         if (rc)
             return rc;
     }
-    return queue_sync(w, k, SYNC_LINKED);
+    return queue_sync(w, gi, k, SYNC_LINKED);
 }
 
-/* All the group's writes are done: issue the syncs not chained to them (or whose chain broke;
- * files whose writes failed are synced too: harmless). */
-static int issue_waiting_syncs(struct sb_log_writer *w)
+/* All of group @gi's writes are done: issue the syncs not chained to them (or whose chain
+ * broke; files whose writes failed are synced too: harmless). */
+static int issue_waiting_syncs(struct sb_log_writer *w, unsigned gi)
 {
-    for (size_t k = 0; k < w->sync_count; k++) {
-        if (w->sync_state[k] != SYNC_WAITING)
+    struct sb_log_group *g = &w->groups[gi];
+    for (size_t k = 0; k < g->sync_count; k++) {
+        if (g->sync_state[k] != SYNC_WAITING)
             continue;
-        int rc = queue_sync(w, k, SYNC_ISSUED);
+        int rc = queue_sync(w, gi, k, SYNC_ISSUED);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-static void set_error(struct sb_log_writer *w, int err)
+static void set_error(struct sb_log_group *g, int err)
 {
-    if (w->result == 0)
-        w->result = err;
+    if (g->result == 0)
+        g->result = err;
 }
 
-static int handle_write(struct sb_log_writer *w, size_t i, int res)
+/* The ring failed (an operation may not have been queued): every group in flight fails. */
+static void fail_in_flight(struct sb_log_writer *w, int err)
 {
-    struct sb_log_write *wr = &w->writes[i];
+    for (unsigned k = 1; k <= w->in_flight; k++)
+        set_error(&w->groups[(w->collecting + SB_LOG_WRITER_GROUPS - k) % SB_LOG_WRITER_GROUPS],
+                  err);
+}
+
+static int handle_write(struct sb_log_writer *w, unsigned gi, size_t i, int res)
+{
+    struct sb_log_group *g = &w->groups[gi];
+    struct sb_log_write *wr = &g->writes[i];
     /* -ECANCELED: an earlier write of its chain failed or was short, so this one never ran. */
     if (res == -EAGAIN || res == -EINTR || res == -ECANCELED)
-        return queue_write(w, i, false);
+        return queue_write(w, gi, i, false);
     if (res < 0 || res == 0) {
         wr->result = res < 0 ? res : -EIO;
-        set_error(w, wr->result);
-        w->writes_pending--;
+        set_error(g, wr->result);
+        g->writes_pending--;
         return 0;
     }
     wr->done += (uint32_t)res;
     w->bytes_written += (uint64_t)res;
     if (wr->done < wr->len) {
         w->short_writes++;
-        return queue_write(w, i, false); /* the rest, at the right position */
+        return queue_write(w, gi, i, false); /* the rest, at the right position */
     }
-    w->writes_pending--;
+    g->writes_pending--;
+    return 0;
+}
+
+static int handle_sync(struct sb_log_writer *w, unsigned gi, size_t k, int res)
+{
+    struct sb_log_group *g = &w->groups[gi];
+    g->syncs_pending--;
+    if (res == -ECANCELED && g->sync_state[k] == SYNC_LINKED) {
+        /* Its chain broke (a write failed or was short) before it ran: issued on its own once
+         * the writes are done (perhaps already now). */
+        g->sync_state[k] = SYNC_WAITING;
+        return g->writes_pending == 0 ? issue_waiting_syncs(w, gi) : 0;
+    }
+    g->sync_state[k] = SYNC_DONE;
+    if (res < 0) {
+        /* Every write to that file is in doubt: fail them all. */
+        int slot = g->sync_slots[k];
+        for (size_t i = 0; i < g->write_count; i++)
+            if (g->writes[i].slot == slot && g->writes[i].result == 0)
+                g->writes[i].result = res;
+        set_error(g, res);
+    }
+    if (g->syncs_pending == 0 && g->writes_pending == 0)
+        sb_histogram_record(&w->sync_latency, monotonic_ns() - g->syncs_started_ns);
     return 0;
 }
 
@@ -388,39 +430,19 @@ static int process_cqes(struct sb_log_writer *w)
             continue;
         }
         io_uring_cqe_seen(&w->ring, cqe);
+        const unsigned gi = (unsigned)(data >> 2) & 3;
         switch (data & 3) {
         case TAG_WRITE:
-            rc = handle_write(w, (size_t)(data >> 2), res);
-            if (!rc && w->writes_pending == 0 && w->sync) {
+            rc = handle_write(w, gi, (size_t)(data >> 4), res);
+            if (!rc && w->groups[gi].writes_pending == 0 && w->groups[gi].sync) {
                 /* A chained sync started about now: the sync latency is counted from here. */
-                w->syncs_started_ns = monotonic_ns();
-                rc = issue_waiting_syncs(w);
+                w->groups[gi].syncs_started_ns = monotonic_ns();
+                rc = issue_waiting_syncs(w, gi);
             }
             break;
-        case TAG_SYNC: {
-            const size_t k = (size_t)(data >> 2);
-            w->syncs_pending--;
-            if (res == -ECANCELED && w->sync_state[k] == SYNC_LINKED) {
-                /* Its chain broke (a write failed or was short) before it ran: issued on its
-                 * own once the writes are done (perhaps already now). */
-                w->sync_state[k] = SYNC_WAITING;
-                if (w->writes_pending == 0)
-                    rc = issue_waiting_syncs(w);
-                break;
-            }
-            w->sync_state[k] = SYNC_DONE;
-            if (res < 0) {
-                /* Every write to that file is in doubt: fail them all. */
-                int slot = w->sync_slots[k];
-                for (size_t i = 0; i < w->write_count; i++)
-                    if (w->writes[i].slot == slot && w->writes[i].result == 0)
-                        w->writes[i].result = res;
-                set_error(w, res);
-            }
-            if (w->syncs_pending == 0 && w->writes_pending == 0)
-                sb_histogram_record(&w->sync_latency, monotonic_ns() - w->syncs_started_ns);
+        case TAG_SYNC:
+            rc = handle_sync(w, gi, (size_t)(data >> 4), res);
             break;
-        }
         case TAG_EVENTFD:
             w->eventfd_armed = false;
             break;
@@ -438,32 +460,41 @@ static int process_cqes(struct sb_log_writer *w)
 
 int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
 {
-    if (w->in_flight)
+    if (!sb_log_writer_can_submit(w))
         return -EBUSY;
-    if (w->completed) { /* nothing was added since the last group: an empty group */
-        w->write_count = 0;
-        w->completed = false;
-    }
-    w->in_flight = true;
-    w->sync = sync;
-    w->result = 0;
-    w->writes_pending = (unsigned)w->write_count;
-    w->syncs_pending = 0;
-    w->sync_count = 0;
-    w->syncs_started_ns = 0;
-    w->groups++;
+    const unsigned gi = w->collecting;
+    struct sb_log_group *g = &w->groups[gi];
+    if (w->in_flight)
+        w->overlapped++;
+    w->in_flight++;
+    w->collecting = (gi + 1) % SB_LOG_WRITER_GROUPS;
+    /* The group collected next is empty (it may be the one w->done showed: its results were
+     * promised until this submit only). */
+    struct sb_log_group *next = &w->groups[w->collecting];
+    if (next == w->done)
+        w->done = NULL;
+    next->write_count = 0;
+    next->extra_sync_count = 0;
+    g->sync = sync;
+    g->result = 0;
+    g->writes_pending = (unsigned)g->write_count;
+    g->syncs_pending = 0;
+    g->sync_count = 0;
+    g->syncs_started_ns = monotonic_ns(); /* a group of syncs only: from here */
+    w->groups_submitted++;
     int rc = 0;
     if (sync) {
-        collect_syncs(w);
-        w->syncs_started_ns = monotonic_ns(); /* a group of syncs only: from here */
-        for (size_t k = 0; k < w->sync_count && !rc; k++)
-            rc = queue_file_chain(w, k);
+        collect_syncs(g);
+        for (size_t k = 0; k < g->sync_count && !rc; k++)
+            rc = queue_file_chain(w, gi, k);
     }
-    for (size_t i = 0; i < w->write_count && !rc; i++)
-        if (!w->writes[i].chained)
-            rc = queue_write(w, i, false);
+    for (size_t i = 0; i < g->write_count && !rc; i++)
+        if (!g->writes[i].chained)
+            rc = queue_write(w, gi, i, false);
     if (!rc)
         rc = flush_sq(w);
+    if (rc)
+        set_error(g, rc); /* operations already in the kernel still complete: poll waits */
     return rc;
 }
 
@@ -477,12 +508,15 @@ int sb_log_writer_poll(struct sb_log_writer *w)
     if (!rc)
         rc = flush_sq(w);
     if (rc)
-        set_error(w, rc); /* operations already in the kernel still complete: keep waiting */
-    if (w->writes_pending || w->syncs_pending)
+        fail_in_flight(w, rc); /* operations already in the kernel still complete: wait */
+    const unsigned oldest =
+        (w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) % SB_LOG_WRITER_GROUPS;
+    struct sb_log_group *g = &w->groups[oldest];
+    if (g->writes_pending || g->syncs_pending)
         return 0;
-    w->in_flight = false;
-    w->completed = true;
-    w->extra_sync_count = 0;
+    w->in_flight--;
+    w->done = g;
+    w->result = g->result;
     return 1;
 }
 
@@ -506,8 +540,8 @@ int sb_log_writer_reap(struct sb_log_writer *w)
         rc = process_cqes(w);
     if (!rc)
         rc = flush_sq(w);
-    if (rc && w->in_flight)
-        set_error(w, rc);
+    if (rc)
+        fail_in_flight(w, rc);
     return rc;
 }
 

@@ -1,17 +1,25 @@
 /*
  * log_writer.h - a shard's io_uring for its log: group commit of record batches.
  *
- * One group is in flight at a time: the shard adds the batches sealed since the last group
- * (sb_log_writer_add), submits them (sb_log_writer_submit), and keeps building the next group
- * while the kernel writes this one. A group completes when every write is done (short writes are
- * resubmitted for the rest) and, when asked, every file written is made durable with
- * fdatasync (IORING_FSYNC_DATASYNC). io_uring may complete operations in any order, so a sync
- * must not start before the writes it covers are done: each file's writes and its sync go in
- * one linked chain (IOSQE_IO_LINK), which the kernel runs in order without a round trip
- * through the shard. A chain breaks when one of its writes fails or is short (io_uring then
- * cancels the rest with -ECANCELED): the cancelled writes are queued again, and the file's
- * sync is issued on its own once all its writes are done, as it is for a file whose chain
- * would not fit in the submission queue. The result is the first error of any of them.
+ * A group is a set of writes (and, when asked, syncs) that completes as a whole. The shard
+ * adds the batches sealed since the last group (sb_log_writer_add), submits them
+ * (sb_log_writer_submit), and keeps building the next group while the kernel writes this one.
+ * A group completes when every write is done (short writes are resubmitted for the rest) and,
+ * when asked, every file written is made durable with fdatasync (IORING_FSYNC_DATASYNC).
+ * io_uring may complete operations in any order, so a sync must not start before the writes
+ * it covers are done: each file's writes and its sync go in one linked chain (IOSQE_IO_LINK),
+ * which the kernel runs in order without a round trip through the shard. A chain breaks when
+ * one of its writes fails or is short (io_uring then cancels the rest with -ECANCELED): the
+ * cancelled writes are queued again, and the file's sync is issued on its own once all the
+ * group's writes are done, as it is for a file whose chain would not fit in the submission
+ * queue. The result is the first error of any of them.
+ *
+ * Two groups may be in flight: once every write of the group in flight is done and only its
+ * syncs are left (the disk is busy, the CPU free), the next group may be submitted
+ * (sb_log_writer_can_submit), so its writes (copies into the page cache) overlap the older
+ * group's syncs. Its writes then all come after the older group's, so its syncs cover
+ * everything written before them, as a single group's would. Groups complete in order:
+ * sb_log_writer_poll() reports the oldest only.
  *
  * Batches live in one arena registered with the ring (fixed-buffer writes); files are
  * registered in a sparse table (sb_log_writer_file_add). A full completion queue (-EBUSY from
@@ -54,14 +62,11 @@ struct sb_log_write {
     bool chained;      /* first queued in its file's chain, linked to the file's sync */
 };
 
-struct sb_log_writer {
-    struct io_uring ring;
-    bool ring_ready;
-    unsigned char *arena;
-    size_t arena_bytes;
-    int *slot_fds;            /* -1 = free */
-    unsigned slot_count;
-    /* The group: collected by sb_log_writer_add(), in flight after sb_log_writer_submit(). */
+/** Groups the writer keeps: one being collected and at most two in flight. */
+#define SB_LOG_WRITER_GROUPS 3
+
+/** One group commit: collected by sb_log_writer_add(), in flight after sb_log_writer_submit(). */
+struct sb_log_group {
     struct sb_log_write *writes;
     size_t write_count, write_cap;
     int *sync_slots;          /* the files this group syncs, each once */
@@ -71,11 +76,29 @@ struct sb_log_writer {
     size_t extra_sync_count;
     unsigned writes_pending;  /* writes not yet fully done */
     unsigned syncs_pending;
-    unsigned unsubmitted;     /* SQEs prepared but not yet accepted by the kernel */
-    bool in_flight;
-    bool completed;           /* a group finished and its results are still readable */
     bool sync;
-    int result;
+    int result;               /* 0, or the first error of its writes and syncs */
+    /* When its last write completed (as reaped): its sync latency is counted from there. */
+    int64_t syncs_started_ns;
+};
+
+struct sb_log_writer {
+    struct io_uring ring;
+    bool ring_ready;
+    unsigned char *arena;
+    size_t arena_bytes;
+    int *slot_fds;            /* -1 = free */
+    unsigned slot_count;
+    /* groups[collecting] takes sb_log_writer_add(); the in_flight groups before it (in the
+     * ring of SB_LOG_WRITER_GROUPS) are in the kernel, the oldest first. */
+    struct sb_log_group groups[SB_LOG_WRITER_GROUPS];
+    unsigned collecting;
+    unsigned in_flight;
+    /* The group sb_log_writer_poll() last reported complete (NULL before): its results stay
+     * readable until the next sb_log_writer_submit(). */
+    struct sb_log_group *done;
+    int result;               /* done->result, kept here for callers */
+    unsigned unsubmitted;     /* SQEs prepared but not yet accepted by the kernel */
     /* Wake-ups through the eventfd (-1: none). */
     int eventfd;
     bool eventfd_armed;
@@ -90,11 +113,11 @@ struct sb_log_writer {
                                  set for the owner to report, which clears it) */
     uint64_t callbacks_run;   /* struct sb_log_io_cb completions handled so far */
     /* Counters for metrics and benchmarks. */
-    uint64_t groups, bytes_written, short_writes, busy_retries;
+    uint64_t groups_submitted, bytes_written, short_writes, busy_retries;
     uint64_t linked_syncs, unlinked_syncs; /* syncs chained to their writes / issued after */
+    uint64_t overlapped;      /* groups submitted while an older one was still syncing */
     /* How long a group's syncs take: from the completion of its last write (when the shard
      * reaps it) to the last sync's completion. */
-    int64_t syncs_started_ns;
     struct sb_latency_histogram sync_latency;
 };
 
@@ -129,41 +152,60 @@ void sb_log_writer_file_remove(struct sb_log_writer *w, int slot);
 
 /**
  * sb_log_writer_add - add a write of @len bytes at @buf (inside the arena) to @slot at
- * @position, to the next group. Not while a group is in flight. Returns 0 or -ENOMEM.
+ * @position, to the group being collected. Returns 0 or -ENOMEM.
  */
 int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
                       const unsigned char *buf, uint32_t len);
 
 /**
- * sb_log_writer_add_sync - also sync @slot in the next group although it has no write there
- * (data written by earlier groups without a sync). Returns 0 or -ENOMEM.
+ * sb_log_writer_add_sync - also sync @slot in the group being collected although it has no
+ * write there (data written by earlier groups without a sync). Returns 0 or -ENOMEM.
  */
 int sb_log_writer_add_sync(struct sb_log_writer *w, int slot);
 
 /**
+ * sb_log_writer_can_submit - may the group being collected be submitted now: no group is in
+ * flight, or one is whose writes are all done (only its syncs are left).
+ */
+static inline bool sb_log_writer_can_submit(const struct sb_log_writer *w)
+{
+    if (w->in_flight == 0)
+        return true;
+    const struct sb_log_group *oldest =
+        &w->groups[(w->collecting + SB_LOG_WRITER_GROUPS - 1) % SB_LOG_WRITER_GROUPS];
+    return w->in_flight == 1 && oldest->writes_pending == 0;
+}
+
+/**
  * sb_log_writer_submit - send the collected writes (and, with @sync, an fdatasync of each file
- * once its writes are done). Returns 0 (the group is in flight, or complete at once when empty)
- * or a negative errno from io_uring_submit other than -EBUSY (which it handles).
+ * after its writes). Returns 0 (the group is in flight, or complete at once when empty),
+ * -EBUSY when sb_log_writer_can_submit() says no (nothing sent), or a negative errno from
+ * io_uring_submit other than -EBUSY (which it handles).
  */
 int sb_log_writer_submit(struct sb_log_writer *w, bool sync);
 
 /**
- * sb_log_writer_poll - reap completions without blocking and push the group forward. Returns 1
- * when the group is complete (then w->result is 0 or the first negative errno, each
- * w->writes[i].result says how its write fared, and w->write_count stays valid until the next
- * sb_log_writer_add()), 0 while it is still in flight, -EINVAL with no group.
+ * sb_log_writer_poll - reap completions without blocking and push the groups forward. Returns
+ * 1 when the oldest group in flight is complete (then w->done is that group: w->result and
+ * w->done->result are 0 or its first negative errno, w->done->writes[i].result says how each
+ * write fared; valid until the next sb_log_writer_submit()), 0 while it is still in flight,
+ * -EINVAL with no group in flight.
  */
 int sb_log_writer_poll(struct sb_log_writer *w);
 
 /**
- * sb_log_writer_group_done - the group in flight has nothing left in the kernel: its last
- * completion was reaped (perhaps by sb_log_writer_reap() for another user of the ring), and
- * sb_log_writer_poll() will now report it complete. Call that before sleeping in
+ * sb_log_writer_group_done - the oldest group in flight has nothing left in the kernel: its
+ * last completion was reaped (perhaps by sb_log_writer_reap() for another user of the ring),
+ * and sb_log_writer_poll() will now report it complete. Call that before sleeping in
  * sb_log_writer_wait(): no completion of this group would come to end the sleep.
  */
 static inline bool sb_log_writer_group_done(const struct sb_log_writer *w)
 {
-    return w->in_flight && w->writes_pending == 0 && w->syncs_pending == 0;
+    if (w->in_flight == 0)
+        return false;
+    const struct sb_log_group *oldest =
+        &w->groups[(w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) % SB_LOG_WRITER_GROUPS];
+    return oldest->writes_pending == 0 && oldest->syncs_pending == 0;
 }
 
 /**
