@@ -85,8 +85,9 @@ struct sb_config {
      *  -1 = no limit (the defaults). */
     int64_t retention_bytes;
     int64_t retention_ms;
-    /** Bytes each shard gathers its log writes in (two halves: one being written while the
-     *  next fills). A power of two, at least 4 * max_event_bytes. Default 16 MiB. */
+    /** Bytes each shard gathers its log writes in (three parts: up to two group commits in
+     *  flight while the next fills). A power of two, at least 4 * max_event_bytes. Default
+     *  16 MiB. */
     size_t write_buffer_bytes;
     /** Use an SQPOLL kernel thread for each shard's io_uring (costs a core). Default 0. */
     int sqpoll;
