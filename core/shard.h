@@ -131,7 +131,7 @@ struct sb_outbox {
 /** A batch sealed into a group: written at @position of @fd once the group is submitted. */
 struct sb_sealed_batch {
     struct sb_partition *part;
-    unsigned char *buf; /* in the group's half of the write buffer */
+    unsigned char *buf; /* in the group's third of the write buffer */
     uint32_t len;
     int32_t count;
     int64_t base_offset; /* assigned at submit */
@@ -158,7 +158,7 @@ struct sb_ack_run {
     uint64_t count;
 };
 
-/** A group commit: the batches gathered in one half of the write buffer. */
+/** A group commit: the batches gathered in one third of the write buffer. */
 struct sb_group {
     unsigned char *arena;
     size_t cap, used;

@@ -2,15 +2,18 @@
  * shard_log.c - a shard's durable log (the bus has a data_dir).
  *
  * Group commit: events taken from the rings are encoded at once into per-partition Kafka record
- * batches in one half of the shard's write buffer (the gathering group). When no group is being
- * written, the gathering group is submitted: each batch gets its offsets and its place in the
- * partition's log (sb_plog_reserve), and all of them are written with io_uring, then synced
- * under SB_DURABILITY_BATCH, while the other half gathers the next group. When the group
- * completes, its events are acknowledged to their producers, committed to the partitions' logs,
- * appended to the memory windows, handed to the handlers and delivered to consumers, in that
- * order: nothing is visible before it is as durable as promised. A failed group (a write error,
- * a full disk) acknowledges nothing: its events fail back to their producers, the partitions'
- * logs forget the reservations, and later groups are written as usual.
+ * batches in one third of the shard's write buffer (the gathering group). As soon as the log
+ * may take a group (none in flight, or one whose writes are all done and only its syncs are
+ * left: sb_shard_log_can_submit()), the gathering group is submitted: each batch gets its
+ * offsets and its place in the partition's log (sb_plog_reserve), and all of them are written
+ * with io_uring, then synced under SB_DURABILITY_BATCH, while the next third gathers the next
+ * group. Groups complete in order. When a group completes, its events are acknowledged to their
+ * producers, committed to the partitions' logs, appended to the memory windows, handed to the
+ * handlers and delivered to consumers, in that order: nothing is visible before it is as
+ * durable as promised. A failed group (a write error, a full disk) acknowledges nothing: its
+ * events fail back to their producers, the partitions' logs forget the reservations and the
+ * files are cut back to the committed end; a younger group already in flight (its bytes lie
+ * after the cut) fails with it, and later groups are written as usual.
  *
  * Cursors whose consumer falls behind the memory window are moved to the log on disk, so a slow
  * consumer never holds back the producers, and read batches from there (verifying each CRC)
@@ -157,7 +160,7 @@ static int batch_start(struct sb_shard *s, struct sb_partition *part, size_t nee
         room = MIN_BATCH_BYTES;
     if (g->cap - g->used < room) {
         if (g->cap - g->used < need + SB_BATCH_HEADER_BYTES)
-            return -EAGAIN; /* this half is full: wait for the group in flight */
+            return -EAGAIN; /* this third is full: wait until it is submitted */
         room = g->cap - g->used;
     }
     if (s->open_count == s->open_cap) {
@@ -347,11 +350,13 @@ static void partition_release_slot(struct sb_shard *s, struct sb_partition *part
     part->slot_fd = -1;
 }
 
-/* Submit the gathering group (the caller checked sb_shard_log_can_submit()). */
+/* Submit the gathering group when the log may take it (-EBUSY, nothing done, otherwise). */
 static int group_submit(struct sb_shard *s)
 {
     struct sb_group *g = &s->groups[s->acc];
     const struct sb_config *cfg = &s->bus->cfg;
+    if (!sb_shard_log_can_submit(s))
+        return -EBUSY; /* the writer would refuse it after the reservations below */
     for (uint32_t i = 0; i < s->open_count; i++)
         if (s->open_parts[i]->batch_open && batch_seal(s, s->open_parts[i]))
             return -ENOMEM;
@@ -381,10 +386,13 @@ static int group_submit(struct sb_shard *s)
         if (cfg->durability == SB_DURABILITY_INTERVAL)
             push_int(&s->unsynced_slots, &s->unsynced_count, &s->unsynced_cap, slot);
     }
-    /* A segment left behind by a roll is synced before its slot is released: a later interval
-     * sync could no longer reach it. */
+    /* A segment left behind by a roll in this group is synced before its slot is released: a
+     * later interval sync could no longer reach it. */
+    bool retired_here = false;
+    for (uint32_t i = 0; i < s->retired_count && !retired_here; i++)
+        retired_here = s->retired_seq[i] == g->seq;
     bool sync = cfg->durability == SB_DURABILITY_BATCH || interval_due ||
-                (cfg->durability == SB_DURABILITY_INTERVAL && s->retired_count);
+                (cfg->durability == SB_DURABILITY_INTERVAL && retired_here);
     if (sync) {
         for (uint32_t i = 0; i < s->unsynced_count; i++)
             sb_log_writer_add_sync(&s->writer, s->unsynced_slots[i]);
@@ -397,7 +405,7 @@ static int group_submit(struct sb_shard *s)
     g->submitted_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     int rc = sb_log_writer_submit(&s->writer, sync);
     if (rc && !g->error)
-        g->error = rc; /* the writer has it in flight all the same (it never says -EBUSY here) */
+        g->error = rc; /* the writer has it in flight all the same (-EBUSY was ruled out above) */
     s->in_flight++;
     s->acc = (s->acc + 1) % SB_SHARD_LOG_GROUPS;
     return 0;
@@ -699,6 +707,10 @@ static void enforce_retention(struct sb_shard *s)
 
 bool sb_shard_log_can_submit(const struct sb_shard *s)
 {
+    /* Not after a group that failed before its I/O: the next one would be placed after its
+     * bytes and fail with it; placed after the cut, it can succeed. */
+    if (s->in_flight && s->groups[(s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS].error)
+        return false;
     return s->in_flight < SB_SHARD_LOG_GROUPS - 1 && sb_log_writer_can_submit(&s->writer);
 }
 

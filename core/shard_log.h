@@ -20,7 +20,7 @@ void sb_shard_log_destroy(struct sb_shard *s);
 /**
  * sb_shard_log_append - encode @ev into @part's batch in the gathering group (@link: the
  * producer it came from, NULL for a derived event). Returns 0, or -EAGAIN when the gathering
- * half of the write buffer is full (retry after the group in flight completes).
+ * group's third of the write buffer is full (retry once it was submitted).
  */
 int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
                         const struct sb_wire_event *ev, struct sb_producer_link *link);
@@ -30,8 +30,8 @@ int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
  * records, already validated) to @part as it is: copied into the gathering group, after the
  * partition's events gathered so far; only its base offset is set, at submit. Once the group
  * is written (and synced under BATCH), or failed, @done(s, @arg, error, base_offset) runs on
- * this shard. Returns 0, -EAGAIN (the gathering half is full: retry after the group in flight
- * completes), -EMSGSIZE (larger than half the write buffer), -ENOMEM.
+ * this shard. Returns 0, -EAGAIN (the gathering group is full: retry once it was submitted),
+ * -EMSGSIZE (larger than a third of the write buffer, rounded down to 4 KiB), -ENOMEM.
  */
 int sb_shard_log_append_batch(struct sb_shard *s, struct sb_partition *part, const void *batch,
                               uint32_t len, int32_t count,

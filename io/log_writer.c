@@ -184,12 +184,29 @@ static int64_t monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * The kernel took only part of the queued SQEs (it could not allocate a request): a chain may
+ * have been cut in two, its sync then running before some of its writes. Every group with
+ * operations in the kernel syncs all its files once more when everything else completed.
+ */
+static void chains_split(struct sb_log_writer *w)
+{
+    for (unsigned k = 1; k <= w->in_flight; k++) {
+        struct sb_log_group *g =
+            &w->groups[(w->collecting + SB_LOG_WRITER_GROUPS - k) % SB_LOG_WRITER_GROUPS];
+        if (g->sync && (g->writes_pending || g->syncs_pending))
+            g->resync = true;
+    }
+}
+
 /* Hand the prepared SQEs to the kernel; a full CQ (-EBUSY) is drained first. */
 static int flush_sq(struct sb_log_writer *w)
 {
     while (w->unsubmitted) {
         int rc = io_uring_submit(&w->ring);
         if (rc >= 0) {
+            if (rc > 0 && (unsigned)rc < w->unsubmitted)
+                chains_split(w);
             w->unsubmitted -= (unsigned)rc > w->unsubmitted ? w->unsubmitted : (unsigned)rc;
             if (rc == 0)
                 break;
@@ -263,10 +280,13 @@ static int queue_sync(struct sb_log_writer *w, unsigned gi, size_t k, unsigned c
     io_uring_sqe_set_data64(sqe, op_data(gi, k, TAG_SYNC));
     g->sync_state[k] = state;
     g->syncs_pending++;
-    if (state == SYNC_LINKED)
+    if (state == SYNC_LINKED) {
         w->linked_syncs++;
-    else
+    } else {
         w->unlinked_syncs++;
+        if (!g->syncs_started_ns)
+            g->syncs_started_ns = monotonic_ns();
+    }
     return 0;
 }
 
@@ -306,8 +326,8 @@ static int queue_file_chain(struct sb_log_writer *w, unsigned gi, size_t k)
     return queue_sync(w, gi, k, SYNC_LINKED);
 }
 
-/* All of group @gi's writes are done: issue the syncs not chained to them (or whose chain
- * broke; files whose writes failed are synced too: harmless). */
+/* Issue group @gi's syncs that wait (not chained, or their chain broke; files whose writes
+ * failed are synced too: harmless). */
 static int issue_waiting_syncs(struct sb_log_writer *w, unsigned gi)
 {
     struct sb_log_group *g = &w->groups[gi];
@@ -319,6 +339,50 @@ static int issue_waiting_syncs(struct sb_log_writer *w, unsigned gi)
             return rc;
     }
     return 0;
+}
+
+/* The group in flight after @gi, or -1. */
+static int younger_in_flight(const struct sb_log_writer *w, unsigned gi)
+{
+    const unsigned oldest = (w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) %
+                            SB_LOG_WRITER_GROUPS;
+    return w->in_flight == 2 && gi == oldest ? (int)((gi + 1) % SB_LOG_WRITER_GROUPS) : -1;
+}
+
+/* Group @gi's waiting syncs may go once all its writes are done and the older group in flight,
+ * if any, has nothing left in the kernel (see the top of log_writer.h). */
+static int maybe_issue_syncs(struct sb_log_writer *w, unsigned gi)
+{
+    struct sb_log_group *g = &w->groups[gi];
+    if (!g->sync || g->writes_pending)
+        return 0;
+    const unsigned oldest = (w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) %
+                            SB_LOG_WRITER_GROUPS;
+    if (gi != oldest) {
+        const struct sb_log_group *older =
+            &w->groups[(gi + SB_LOG_WRITER_GROUPS - 1) % SB_LOG_WRITER_GROUPS];
+        if (older->writes_pending || older->syncs_pending)
+            return 0;
+    }
+    return issue_waiting_syncs(w, gi);
+}
+
+/* An operation of group @gi completed: issue what may go now (its syncs, its second round of
+ * syncs after a split chain, the younger group's syncs once this one is done). */
+static int after_completion(struct sb_log_writer *w, unsigned gi)
+{
+    struct sb_log_group *g = &w->groups[gi];
+    int rc = maybe_issue_syncs(w, gi);
+    if (rc || g->writes_pending || g->syncs_pending)
+        return rc;
+    if (g->resync) {
+        g->resync = false;
+        for (size_t k = 0; k < g->sync_count; k++)
+            g->sync_state[k] = SYNC_WAITING;
+        return maybe_issue_syncs(w, gi);
+    }
+    const int y = younger_in_flight(w, gi);
+    return y >= 0 ? maybe_issue_syncs(w, (unsigned)y) : 0;
 }
 
 static void set_error(struct sb_log_group *g, int err)
@@ -366,7 +430,7 @@ static int handle_sync(struct sb_log_writer *w, unsigned gi, size_t k, int res)
         /* Its chain broke (a write failed or was short) before it ran: issued on its own once
          * the writes are done (perhaps already now). */
         g->sync_state[k] = SYNC_WAITING;
-        return g->writes_pending == 0 ? issue_waiting_syncs(w, gi) : 0;
+        return 0; /* issued by after_completion() once the writes are done */
     }
     g->sync_state[k] = SYNC_DONE;
     if (res < 0) {
@@ -377,7 +441,7 @@ static int handle_sync(struct sb_log_writer *w, unsigned gi, size_t k, int res)
                 g->writes[i].result = res;
         set_error(g, res);
     }
-    if (g->syncs_pending == 0 && g->writes_pending == 0)
+    if (g->syncs_pending == 0 && g->writes_pending == 0 && g->syncs_started_ns)
         sb_histogram_record(&w->sync_latency, monotonic_ns() - g->syncs_started_ns);
     return 0;
 }
@@ -434,14 +498,13 @@ static int process_cqes(struct sb_log_writer *w)
         switch (data & 3) {
         case TAG_WRITE:
             rc = handle_write(w, gi, (size_t)(data >> 4), res);
-            if (!rc && w->groups[gi].writes_pending == 0 && w->groups[gi].sync) {
-                /* A chained sync started about now: the sync latency is counted from here. */
-                w->groups[gi].syncs_started_ns = monotonic_ns();
-                rc = issue_waiting_syncs(w, gi);
-            }
+            if (!rc)
+                rc = after_completion(w, gi);
             break;
         case TAG_SYNC:
             rc = handle_sync(w, gi, (size_t)(data >> 4), res);
+            if (!rc)
+                rc = after_completion(w, gi);
             break;
         case TAG_EVENTFD:
             w->eventfd_armed = false;
@@ -464,7 +527,8 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
         return -EBUSY;
     const unsigned gi = w->collecting;
     struct sb_log_group *g = &w->groups[gi];
-    if (w->in_flight)
+    const bool older = w->in_flight != 0; /* its syncs wait for the older group's */
+    if (older)
         w->overlapped++;
     w->in_flight++;
     w->collecting = (gi + 1) % SB_LOG_WRITER_GROUPS;
@@ -476,21 +540,24 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
     next->write_count = 0;
     next->extra_sync_count = 0;
     g->sync = sync;
+    g->resync = false;
     g->result = 0;
     g->writes_pending = (unsigned)g->write_count;
     g->syncs_pending = 0;
     g->sync_count = 0;
-    g->syncs_started_ns = monotonic_ns(); /* a group of syncs only: from here */
+    g->syncs_started_ns = 0;
     w->groups_submitted++;
     int rc = 0;
     if (sync) {
         collect_syncs(g);
-        for (size_t k = 0; k < g->sync_count && !rc; k++)
+        for (size_t k = 0; k < g->sync_count && !rc && !older; k++)
             rc = queue_file_chain(w, gi, k);
     }
     for (size_t i = 0; i < g->write_count && !rc; i++)
         if (!g->writes[i].chained)
             rc = queue_write(w, gi, i, false);
+    if (!rc && older)
+        rc = maybe_issue_syncs(w, gi); /* a group of syncs only, the older one already done */
     if (!rc)
         rc = flush_sq(w);
     if (rc)
@@ -512,6 +579,12 @@ int sb_log_writer_poll(struct sb_log_writer *w)
     const unsigned oldest =
         (w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) % SB_LOG_WRITER_GROUPS;
     struct sb_log_group *g = &w->groups[oldest];
+    if (!rc && !g->writes_pending && !g->syncs_pending) {
+        /* Syncs still waiting (for an older group, now gone): the oldest may issue them. */
+        rc = maybe_issue_syncs(w, oldest);
+        if (rc)
+            fail_in_flight(w, rc);
+    }
     if (g->writes_pending || g->syncs_pending)
         return 0;
     w->in_flight--;
@@ -563,6 +636,7 @@ const struct io_uring_cqe *sb_log_writer_take_foreign(struct sb_log_writer *w, s
 int sb_log_writer_wait(struct sb_log_writer *w, int64_t timeout_ns)
 {
     const uint64_t callbacks_before = w->callbacks_run;
+    const bool could_submit = sb_log_writer_can_submit(w);
     if (w->eventfd >= 0 && !w->eventfd_armed) {
         struct io_uring_sqe *sqe = get_sqe(w);
         if (sqe) {
@@ -573,7 +647,8 @@ int sb_log_writer_wait(struct sb_log_writer *w, int64_t timeout_ns)
     }
     /* Arming may have reaped completions (a full ring is drained to make room): if they were
      * the ones we would wait for, do not sleep. */
-    if (w->foreign_count || sb_log_writer_group_done(w) || w->callbacks_run != callbacks_before) {
+    if (w->foreign_count || sb_log_writer_group_done(w) || w->callbacks_run != callbacks_before ||
+        (!could_submit && sb_log_writer_can_submit(w))) {
         if (io_uring_submit(&w->ring) >= 0)
             w->unsubmitted = 0;
         return 0;

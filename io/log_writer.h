@@ -14,11 +14,14 @@
  * group's writes are done, as it is for a file whose chain would not fit in the submission
  * queue. The result is the first error of any of them.
  *
- * Two groups may be in flight: once every write of the group in flight is done and only its
- * syncs are left (the disk is busy, the CPU free), the next group may be submitted
- * (sb_log_writer_can_submit), so its writes (copies into the page cache) overlap the older
- * group's syncs. Its writes then all come after the older group's, so its syncs cover
- * everything written before them, as a single group's would. Groups complete in order:
+ * Two groups may be in flight: once every write of the group in flight is done, without an
+ * error, and only its syncs are left (the disk is busy, the CPU free), the next group may be
+ * submitted (sb_log_writer_can_submit), so its writes (copies into the page cache) overlap the
+ * older group's syncs. Its writes then all come after the older group's, so its syncs cover
+ * everything written before them, as a single group's would. Its syncs are not chained: they
+ * wait until the older group has nothing left in the kernel, because two fdatasyncs of one
+ * file at once could hand a write-back error to the younger one only (the kernel reports it
+ * once per open file) and the older group would count as durable. Groups complete in order:
  * sb_log_writer_poll() reports the oldest only.
  *
  * Batches live in one arena registered with the ring (fixed-buffer writes); files are
@@ -77,8 +80,10 @@ struct sb_log_group {
     unsigned writes_pending;  /* writes not yet fully done */
     unsigned syncs_pending;
     bool sync;
+    bool resync;              /* a submission split one of its chains: sync all files again
+                                 once everything completed (see flush_sq()) */
     int result;               /* 0, or the first error of its writes and syncs */
-    /* When its last write completed (as reaped): its sync latency is counted from there. */
+    /* When its first sync issued on its own (not chained) was queued; 0 none. */
     int64_t syncs_started_ns;
 };
 
@@ -116,8 +121,9 @@ struct sb_log_writer {
     uint64_t groups_submitted, bytes_written, short_writes, busy_retries;
     uint64_t linked_syncs, unlinked_syncs; /* syncs chained to their writes / issued after */
     uint64_t overlapped;      /* groups submitted while an older one was still syncing */
-    /* How long a group's syncs take: from the completion of its last write (when the shard
-     * reaps it) to the last sync's completion. */
+    /* How long the syncs a group issues on its own (after its writes, not chained to them)
+     * take, from the first one's issue to the last one's completion. A chained sync's time is
+     * not known apart from its writes' (their completions arrive together). */
     struct sb_latency_histogram sync_latency;
 };
 
@@ -140,7 +146,7 @@ int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max
  */
 int sb_log_writer_set_worker_cpus(struct sb_log_writer *w, const cpu_set_t *cpus);
 
-/** sb_log_writer_destroy - tear down (waits for a group in flight to finish first). */
+/** sb_log_writer_destroy - tear down (waits for the groups in flight to finish first). */
 void sb_log_writer_destroy(struct sb_log_writer *w);
 
 /** sb_log_writer_file_add - register @fd; returns its slot, or -ENFILE when the table is full,
@@ -165,7 +171,7 @@ int sb_log_writer_add_sync(struct sb_log_writer *w, int slot);
 
 /**
  * sb_log_writer_can_submit - may the group being collected be submitted now: no group is in
- * flight, or one is whose writes are all done (only its syncs are left).
+ * flight, or one is whose writes are all done, none failed (only its syncs are left).
  */
 static inline bool sb_log_writer_can_submit(const struct sb_log_writer *w)
 {
@@ -173,7 +179,7 @@ static inline bool sb_log_writer_can_submit(const struct sb_log_writer *w)
         return true;
     const struct sb_log_group *oldest =
         &w->groups[(w->collecting + SB_LOG_WRITER_GROUPS - 1) % SB_LOG_WRITER_GROUPS];
-    return w->in_flight == 1 && oldest->writes_pending == 0;
+    return w->in_flight == 1 && oldest->writes_pending == 0 && oldest->result == 0;
 }
 
 /**
@@ -188,8 +194,9 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync);
  * sb_log_writer_poll - reap completions without blocking and push the groups forward. Returns
  * 1 when the oldest group in flight is complete (then w->done is that group: w->result and
  * w->done->result are 0 or its first negative errno, w->done->writes[i].result says how each
- * write fared; valid until the next sb_log_writer_submit()), 0 while it is still in flight,
- * -EINVAL with no group in flight.
+ * write fared; valid until the next sb_log_writer_submit() or until the next call that
+ * returns 1, which replaces them), 0 while it is still in flight, -EINVAL with no group in
+ * flight.
  */
 int sb_log_writer_poll(struct sb_log_writer *w);
 

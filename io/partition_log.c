@@ -682,6 +682,8 @@ int sb_plog_enforce_retention(struct sb_plog *log, int64_t now_ms)
         for (size_t i = 0; i < log->segment_count; i++)
             total += log->segments[i].size;
         const struct sb_segment *oldest = &log->segments[0];
+        if (oldest->reserved > oldest->size)
+            break; /* a batch placed there is still being written (a group in flight) */
         bool too_big = log->cfg.retention_bytes >= 0 &&
                        total - oldest->size >= (uint64_t)log->cfg.retention_bytes &&
                        total > (uint64_t)log->cfg.retention_bytes;

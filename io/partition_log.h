@@ -140,8 +140,8 @@ int64_t sb_plog_offset_for_time(const struct sb_plog *log, int64_t timestamp_ms)
 
 /**
  * sb_plog_enforce_retention - delete whole old segments beyond retention_bytes or older than
- * retention_ms (never the active one); advances start_offset. Returns the number of segments
- * deleted or a negative errno.
+ * retention_ms (never the active one, nor one a reserved batch is still being written to);
+ * advances start_offset. Returns the number of segments deleted or a negative errno.
  */
 int sb_plog_enforce_retention(struct sb_plog *log, int64_t now_ms);
 

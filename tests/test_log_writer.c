@@ -89,8 +89,10 @@ int main(void)
     /* Two groups in flight: once A's writes are done (only its sync may be left), B may be
      * submitted; a third may not (-EBUSY, its writes stay collected); they complete in order,
      * A first, and every byte lands. sb_log_writer_reap() moves groups on without completing
-     * them, so A is still in flight when B goes. */
+     * them, so A is still in flight when B goes. A's and C's syncs are chained to their
+     * writes; B's is issued on its own, after A's sync (two syncs of one file never overlap). */
     {
+        const uint64_t linked_before = w.linked_syncs, unlinked_before = w.unlinked_syncs;
         const int f = 0;
         const uint32_t len = 3000;
         size_t used = 0;
@@ -128,6 +130,8 @@ int main(void)
             CHECK_EQ(w.done->write_count, 2);
         }
         CHECK_EQ(w.in_flight, 0);
+        CHECK_EQ(w.linked_syncs, linked_before + 2);
+        CHECK_EQ(w.unlinked_syncs, unlinked_before + 1);
         unsigned char *got = malloc(sizes[f]);
         CHECK(got);
         CHECK_EQ(pread(fds[f], got, sizes[f], 0), (ssize_t)sizes[f]);
@@ -148,9 +152,10 @@ int main(void)
             CHECK_EQ(sb_log_writer_add(&w, slots[f], sizes[f], buf, len), 0);
             sizes[f] += len;
         }
+        const uint64_t unlinked_before = w.unlinked_syncs;
         CHECK_EQ(sb_log_writer_submit(&w, true), 0);
         CHECK_EQ(wait_group(&w), 0);
-        CHECK_EQ(w.unlinked_syncs, 1);
+        CHECK_EQ(w.unlinked_syncs, unlinked_before + 1);
         unsigned char *got = malloc(sizes[f]);
         CHECK(got);
         CHECK_EQ(pread(fds[f], got, sizes[f], 0), (ssize_t)sizes[f]);
