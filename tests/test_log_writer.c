@@ -118,6 +118,13 @@ int main(void)
                 CHECK_EQ(w.overlapped, overlapped + 1);
                 CHECK_EQ(w.in_flight, 2);
                 CHECK(!sb_log_writer_can_submit(&w));
+                /* Until A has nothing left in the kernel, B has no sync there. */
+                const struct sb_log_group *a = &w.groups[(w.collecting + 1) % 3];
+                const struct sb_log_group *b = &w.groups[(w.collecting + 2) % 3];
+                while (a->writes_pending || a->syncs_pending) {
+                    CHECK_EQ(b->syncs_pending, 0);
+                    CHECK_EQ(sb_log_writer_reap(&w), 0);
+                }
             } else {
                 CHECK_EQ(sb_log_writer_submit(&w, true), -EBUSY);
             }
