@@ -508,14 +508,15 @@ int create_prealloc(const std::string &path, uint64_t bytes, int extra_flags = 0
     return fd;
 }
 
-void BM_raw_write(benchmark::State &state)
+/* Writes @bytes to a fresh preallocated file opened with @open_flags, once per iteration (and
+ * fdatasyncs it when @sync), checks its size and reports MB/s; @what ends the label. */
+void run_raw_write(benchmark::State &state, uint64_t bytes, int open_flags, bool sync,
+                   const char *what)
 {
-    const bool sync = state.range(0) != 0;
-    const uint64_t bytes = append_log_bytes();
     const bench::cpu_pair cpus = bench::pick_cpu_pair();
     bench::scoped_pin pin(cpus.b);
     temp_dir dir;
-    const int fd = create_prealloc(dir.path() + "/raw.log", bytes);
+    const int fd = create_prealloc(dir.path() + "/raw.log", bytes, open_flags);
     raw_writer w;
     for (auto _ : state) {
         w.write_seq(fd, bytes);
@@ -530,7 +531,14 @@ void BM_raw_write(benchmark::State &state)
         benchmark::Counter(double(bytes) * double(state.iterations()) / 1e6,
                            benchmark::Counter::kIsRate);
     state.SetLabel(std::to_string(bytes) + " B, 1 MiB blocks, depth " +
-                   std::to_string(kQueueDepth) + (sync ? ", fdatasync at the end" : ", no sync"));
+                   std::to_string(kQueueDepth) + what);
+}
+
+void BM_raw_write(benchmark::State &state)
+{
+    const bool sync = state.range(0) != 0;
+    run_raw_write(state, append_log_bytes(), 0, sync,
+                  sync ? ", fdatasync at the end" : ", no sync");
 }
 
 /* The device's own write speed, beside the buffered baseline above (which a VM's page cache
@@ -538,23 +546,8 @@ void BM_raw_write(benchmark::State &state)
  * and queue depth, no sync. */
 void BM_raw_write_direct(benchmark::State &state)
 {
-    const uint64_t bytes = (append_log_bytes() + 4095) / 4096 * 4096;
-    const bench::cpu_pair cpus = bench::pick_cpu_pair();
-    bench::scoped_pin pin(cpus.b);
-    temp_dir dir;
-    const int fd = create_prealloc(dir.path() + "/raw.log", bytes, O_DIRECT);
-    raw_writer w;
-    for (auto _ : state)
-        w.write_seq(fd, bytes);
-    struct stat st;
-    if (fstat(fd, &st) != 0 || uint64_t(st.st_size) != bytes)
-        bench::fail("raw file size", bytes, (unsigned long long)st.st_size);
-    close(fd);
-    state.counters["MB/s"] =
-        benchmark::Counter(double(bytes) * double(state.iterations()) / 1e6,
-                           benchmark::Counter::kIsRate);
-    state.SetLabel(std::to_string(bytes) + " B, O_DIRECT, 1 MiB blocks, depth " +
-                   std::to_string(kQueueDepth) + ", no sync");
+    run_raw_write(state, (append_log_bytes() + 4095) / 4096 * 4096, O_DIRECT, false,
+                  ", O_DIRECT, no sync");
 }
 
 /* --- 3. acknowledgement latency under BATCH, and the fdatasync baseline --- */

@@ -23,6 +23,32 @@
 #define GROUPS 20
 #define WRITES_PER_GROUP 9
 
+/* The byte at @at of file @f: every write of this test puts these bytes in place. */
+static unsigned char pattern(int f, uint64_t at)
+{
+    return (unsigned char)test_mix64(((uint64_t)f << 40) + at);
+}
+
+static void fill(unsigned char *buf, int f, uint64_t at, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i++)
+        buf[i] = pattern(f, at + i);
+}
+
+/* File @f (@fd) holds exactly its pattern's first @size bytes. */
+static void check_file(int fd, int f, uint64_t size)
+{
+    unsigned char *got = malloc(size);
+    CHECK(got);
+    CHECK_EQ(pread(fd, got, size, 0), (ssize_t)size);
+    for (uint64_t i = 0; i < size; i++)
+        if (got[i] != pattern(f, i)) {
+            fprintf(stderr, "file %d byte %llu differs\n", f, (unsigned long long)i);
+            abort();
+        }
+    free(got);
+}
+
 static int wait_group(struct sb_log_writer *w)
 {
     int rc;
@@ -62,8 +88,7 @@ int main(void)
             int f = (g + k) % FILES;
             uint32_t len = 100 + (uint32_t)(test_mix64((uint64_t)g * 100 + (uint64_t)k) % 20000);
             unsigned char *buf = w.arena + used;
-            for (uint32_t i = 0; i < len; i++)
-                buf[i] = (unsigned char)test_mix64(((uint64_t)f << 40) + sizes[f] + i);
+            fill(buf, f, sizes[f], len);
             CHECK_EQ(sb_log_writer_add(&w, slots[f], sizes[f], buf, len), 0);
             sizes[f] += len;
             used += len;
@@ -71,17 +96,8 @@ int main(void)
         CHECK_EQ(sb_log_writer_submit(&w, g % 2 == 0), 0);
         CHECK_EQ(wait_group(&w), 0);
     }
-    for (int f = 0; f < FILES; f++) {
-        unsigned char *got = malloc(sizes[f]);
-        CHECK(got);
-        CHECK_EQ(pread(fds[f], got, sizes[f], 0), (ssize_t)sizes[f]);
-        for (uint64_t i = 0; i < sizes[f]; i++)
-            if (got[i] != (unsigned char)test_mix64(((uint64_t)f << 40) + i)) {
-                fprintf(stderr, "file %d byte %llu differs\n", f, (unsigned long long)i);
-                return 1;
-            }
-        free(got);
-    }
+    for (int f = 0; f < FILES; f++)
+        check_file(fds[f], f, sizes[f]);
     /* Every synced group above chained its files' syncs to their writes. */
     CHECK_EQ(w.linked_syncs, (uint64_t)(GROUPS / 2 * FILES));
     CHECK_EQ(w.unlinked_syncs, 0);
@@ -100,8 +116,7 @@ int main(void)
         for (int grp = 0; grp < 3; grp++) {
             for (int k = 0; k < 2; k++) {
                 unsigned char *buf = w.arena + used;
-                for (uint32_t i = 0; i < len; i++)
-                    buf[i] = (unsigned char)test_mix64(((uint64_t)f << 40) + sizes[f] + i);
+                fill(buf, f, sizes[f], len);
                 CHECK_EQ(sb_log_writer_add(&w, slots[f], sizes[f], buf, len), 0);
                 if (k == 0)
                     firsts[grp] = buf;
@@ -139,12 +154,7 @@ int main(void)
         CHECK_EQ(w.in_flight, 0);
         CHECK_EQ(w.linked_syncs, linked_before + 2);
         CHECK_EQ(w.unlinked_syncs, unlinked_before + 1);
-        unsigned char *got = malloc(sizes[f]);
-        CHECK(got);
-        CHECK_EQ(pread(fds[f], got, sizes[f], 0), (ssize_t)sizes[f]);
-        for (uint64_t i = 0; i < sizes[f]; i++)
-            CHECK_EQ(got[i], (unsigned char)test_mix64(((uint64_t)f << 40) + i));
-        free(got);
+        check_file(fds[f], f, sizes[f]);
     }
 
     /* 300 writes to one file cannot be one chain in a 256-entry queue: written unlinked, then
@@ -154,8 +164,7 @@ int main(void)
         const uint32_t len = 1000;
         for (int k = 0; k < 300; k++) {
             unsigned char *buf = w.arena + (size_t)k * len;
-            for (uint32_t i = 0; i < len; i++)
-                buf[i] = (unsigned char)test_mix64(((uint64_t)f << 40) + sizes[f] + i);
+            fill(buf, f, sizes[f], len);
             CHECK_EQ(sb_log_writer_add(&w, slots[f], sizes[f], buf, len), 0);
             sizes[f] += len;
         }
@@ -163,12 +172,7 @@ int main(void)
         CHECK_EQ(sb_log_writer_submit(&w, true), 0);
         CHECK_EQ(wait_group(&w), 0);
         CHECK_EQ(w.unlinked_syncs, unlinked_before + 1);
-        unsigned char *got = malloc(sizes[f]);
-        CHECK(got);
-        CHECK_EQ(pread(fds[f], got, sizes[f], 0), (ssize_t)sizes[f]);
-        for (uint64_t i = 0; i < sizes[f]; i++)
-            CHECK_EQ(got[i], (unsigned char)test_mix64(((uint64_t)f << 40) + i));
-        free(got);
+        check_file(fds[f], f, sizes[f]);
     }
 
     /* A short write breaks its chain: a file size limit 100 bytes into the first of two writes
