@@ -105,8 +105,9 @@ static int bus_configure(struct sb_bus *bus, const struct sb_config *cfg)
     size_t limit = bus->ring_capacity / 4;
     if (bus->partition_capacity / 4 < limit)
         limit = bus->partition_capacity / 4;
+    /* A record always fits a group's third of the write buffer (shard_log.c). */
     if (cfg->data_dir && cfg->write_buffer_bytes / 8 < limit)
-        limit = cfg->write_buffer_bytes / 8; /* a record always fits a third of the buffer (shard_log.c) */
+        limit = cfg->write_buffer_bytes / 8;
     if (cfg->max_event_bytes > limit)
         return -EINVAL;
     bus->max_event_bytes = cfg->max_event_bytes ? cfg->max_event_bytes : limit;

@@ -603,9 +603,9 @@ void *sb_shard_main(void *arg)
             else if (s->durable && (s->in_flight || s->disk_reads_pending))
                 shard_wait_io(s, bound_ns(bounded, -1)); /* the I/O, or a waker's eventfd */
             else
-                sb_parker_wait(&s->parker,
-                               bound_ns(bounded, s->durable ? sb_shard_log_park_timeout_ns(s)
-                                                            : -1));
+                sb_parker_wait(
+                    &s->parker,
+                    bound_ns(bounded, s->durable ? sb_shard_log_park_timeout_ns(s) : -1));
             idle_since = 0;
         } else {
             sb_cpu_relax();

@@ -249,8 +249,10 @@ struct sb_shard {
     uint64_t group_seq;                  /* groups submitted so far */
     struct sb_partition **open_parts;    /* partitions with an open batch in groups[acc] */
     uint32_t open_count, open_cap;
-    int *retired_slots;                  /* file slots to release once the groups that may use */
-    uint64_t *retired_seq;               /* them completed: groups up to retired_seq[i] */
+    /* File slots to release once the groups that may use them completed: those up to
+     * retired_seq[i] (see retire_slot() in shard_log.c). */
+    int *retired_slots;
+    uint64_t *retired_seq;
     uint32_t retired_count, retired_cap;
     int *unsynced_slots;                 /* INTERVAL: files written since the last sync */
     uint32_t unsynced_count, unsynced_cap;

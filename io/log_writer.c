@@ -160,8 +160,8 @@ int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
         g->writes = writes;
         g->write_cap = cap;
     }
-    g->writes[g->write_count++] = (struct sb_log_write){
-        .slot = slot, .position = position, .buf = buf, .len = len};
+    g->writes[g->write_count++] =
+        (struct sb_log_write){.slot = slot, .position = position, .buf = buf, .len = len};
     return 0;
 }
 
@@ -344,8 +344,8 @@ static int issue_waiting_syncs(struct sb_log_writer *w, unsigned gi)
 /* The group in flight after @gi, or -1. */
 static int younger_in_flight(const struct sb_log_writer *w, unsigned gi)
 {
-    const unsigned oldest = (w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) %
-                            SB_LOG_WRITER_GROUPS;
+    const unsigned oldest =
+        (w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) % SB_LOG_WRITER_GROUPS;
     return w->in_flight == 2 && gi == oldest ? (int)((gi + 1) % SB_LOG_WRITER_GROUPS) : -1;
 }
 
@@ -356,8 +356,8 @@ static int maybe_issue_syncs(struct sb_log_writer *w, unsigned gi)
     struct sb_log_group *g = &w->groups[gi];
     if (!g->sync || g->writes_pending)
         return 0;
-    const unsigned oldest = (w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) %
-                            SB_LOG_WRITER_GROUPS;
+    const unsigned oldest =
+        (w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) % SB_LOG_WRITER_GROUPS;
     if (gi != oldest) {
         const struct sb_log_group *older =
             &w->groups[(gi + SB_LOG_WRITER_GROUPS - 1) % SB_LOG_WRITER_GROUPS];

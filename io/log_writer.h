@@ -73,7 +73,7 @@ struct sb_log_group {
     struct sb_log_write *writes;
     size_t write_count, write_cap;
     int *sync_slots;          /* the files this group syncs, each once */
-    unsigned char *sync_state;/* per sync_slots entry: enum in log_writer.c */
+    unsigned char *sync_state; /* per sync_slots entry: enum in log_writer.c */
     size_t sync_count;
     int *extra_syncs;         /* files to sync without a write in this group */
     size_t extra_sync_count;

@@ -801,8 +801,10 @@ static void test_wakeups(void)
         struct sb_event ev;
         const int n = sb_poll(c, &ev, 1, 10000);
         if (n != 1) {
-            fprintf(stderr, "event %u of %u not delivered within 10 s (sb_poll: %d): a lost "
-                            "wake-up\n", i, rounds, n);
+            fprintf(stderr,
+                    "event %u of %u not delivered within 10 s (sb_poll: %d): a lost "
+                    "wake-up\n",
+                    i, rounds, n);
             abort();
         }
         CHECK(ev.value_len == (size_t)len && !memcmp(ev.value, value, (size_t)len));
@@ -816,7 +818,8 @@ static void test_wakeups(void)
     sb_consumer_close(c);
     CHECK_EQ(sb_bus_close(bus), 0);
     printf("wakeups: %u events, each published to a shard that parks at once, each delivered "
-           "in order\n", rounds);
+           "in order\n",
+           rounds);
 }
 
 int main(int argc, char **argv)
@@ -826,8 +829,12 @@ int main(int argc, char **argv)
         const char *name;
         void (*fn)(void);
     } tests[] = {
-        {"workload", test_workload},     {"close", test_close_drains}, {"backpressure", test_backpressure},
-        {"replay", test_replay},         {"errors", test_errors},      {"idle", test_idle_parks},
+        {"workload", test_workload},
+        {"close", test_close_drains},
+        {"backpressure", test_backpressure},
+        {"replay", test_replay},
+        {"errors", test_errors},
+        {"idle", test_idle_parks},
         {"wakeups", test_wakeups},
     };
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
