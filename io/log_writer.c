@@ -4,6 +4,8 @@
 #include "log_writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -65,7 +67,9 @@ int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max
     w->arena_bytes = arena_bytes;
     w->arena = aligned_alloc(4096, (arena_bytes + 4095) / 4096 * 4096);
     w->slot_fds = malloc(max_files * sizeof(int));
-    bool ok = w->arena && w->slot_fds;
+    w->sync_slot = malloc(max_files * sizeof(int));
+    w->sync_files = true;
+    bool ok = w->arena && w->slot_fds && w->sync_slot;
     for (unsigned g = 0; g < SB_LOG_WRITER_GROUPS; g++) {
         struct sb_log_group *gr = &w->groups[g];
         gr->sync_slots = malloc(max_files * sizeof(int));
@@ -78,7 +82,7 @@ int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max
         return -ENOMEM;
     }
     for (unsigned i = 0; i < max_files; i++)
-        w->slot_fds[i] = -1;
+        w->slot_fds[i] = w->sync_slot[i] = -1;
     w->slot_count = max_files;
     int rc = ring_setup(w, sqpoll);
     if (rc) {
@@ -114,6 +118,8 @@ void sb_log_writer_destroy(struct sb_log_writer *w)
     free(w->foreign);
     free(w->foreign_taken);
     free(w->slot_fds);
+    free(w->sync_slot);
+    w->sync_slot = NULL;
     for (unsigned g = 0; g < SB_LOG_WRITER_GROUPS; g++) {
         struct sb_log_group *gr = &w->groups[g];
         free(gr->sync_slots);
@@ -127,25 +133,60 @@ void sb_log_writer_destroy(struct sb_log_writer *w)
     w->slot_fds = NULL;
 }
 
+static int free_slot(const struct sb_log_writer *w)
+{
+    for (unsigned i = 0; i < w->slot_count; i++)
+        if (w->slot_fds[i] == -1)
+            return (int)i;
+    return -ENFILE;
+}
+
+/* Register a second open file of @fd's file beside @slot (see sb_log_writer_file_add()). */
+static void add_sync_file(struct sb_log_writer *w, int slot, int fd)
+{
+    if (!w->sync_files || w->slot_count - w->slots_used < w->slot_count / 4)
+        return;
+    const int at = free_slot(w);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    const int sync_fd = at < 0 ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+    if (sync_fd < 0)
+        return;
+    if (io_uring_register_files_update(&w->ring, (unsigned)at, &sync_fd, 1) == 1) {
+        w->slot_fds[at] = -2;
+        w->sync_slot[slot] = at;
+        w->slots_used++;
+    }
+    close(sync_fd); /* the ring holds its own reference */
+}
+
 int sb_log_writer_file_add(struct sb_log_writer *w, int fd)
 {
-    for (unsigned i = 0; i < w->slot_count; i++) {
-        if (w->slot_fds[i] >= 0)
-            continue;
-        int rc = io_uring_register_files_update(&w->ring, i, &fd, 1);
-        if (rc < 0)
-            return rc;
-        w->slot_fds[i] = fd;
-        return (int)i;
-    }
-    return -ENFILE;
+    const int slot = free_slot(w);
+    if (slot < 0)
+        return slot;
+    int rc = io_uring_register_files_update(&w->ring, (unsigned)slot, &fd, 1);
+    if (rc < 0)
+        return rc;
+    w->slot_fds[slot] = fd;
+    w->sync_slot[slot] = -1;
+    w->slots_used++;
+    add_sync_file(w, slot, fd);
+    return slot;
 }
 
 void sb_log_writer_file_remove(struct sb_log_writer *w, int slot)
 {
     int none = -1;
+    if (w->sync_slot[slot] >= 0) {
+        io_uring_register_files_update(&w->ring, (unsigned)w->sync_slot[slot], &none, 1);
+        w->slot_fds[w->sync_slot[slot]] = -1;
+        w->sync_slot[slot] = -1;
+        w->slots_used--;
+    }
     io_uring_register_files_update(&w->ring, (unsigned)slot, &none, 1);
     w->slot_fds[slot] = -1;
+    w->slots_used--;
 }
 
 int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
@@ -275,7 +316,9 @@ static int queue_sync(struct sb_log_writer *w, unsigned gi, size_t k, unsigned c
     struct io_uring_sqe *sqe = get_sqe(w);
     if (!sqe)
         return -EIO;
-    io_uring_prep_fsync(sqe, g->sync_slots[k], IORING_FSYNC_DATASYNC);
+    const int slot = g->sync_slots[k];
+    const int target = g->parity && w->sync_slot[slot] >= 0 ? w->sync_slot[slot] : slot;
+    io_uring_prep_fsync(sqe, target, IORING_FSYNC_DATASYNC);
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, op_data(gi, k, TAG_SYNC));
     g->sync_state[k] = state;
@@ -358,7 +401,7 @@ static int maybe_issue_syncs(struct sb_log_writer *w, unsigned gi)
         return 0;
     const unsigned oldest =
         (w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) % SB_LOG_WRITER_GROUPS;
-    if (gi != oldest) {
+    if (gi != oldest && !g->overlap_safe) {
         const struct sb_log_group *older =
             &w->groups[(gi + SB_LOG_WRITER_GROUPS - 1) % SB_LOG_WRITER_GROUPS];
         if (older->writes_pending || older->syncs_pending)
@@ -527,7 +570,7 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
         return -EBUSY;
     const unsigned gi = w->collecting;
     struct sb_log_group *g = &w->groups[gi];
-    const bool older = w->in_flight != 0; /* its syncs wait for the older group's */
+    const bool older = w->in_flight != 0;
     if (older)
         w->overlapped++;
     w->in_flight++;
@@ -540,6 +583,7 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
     next->write_count = 0;
     next->extra_sync_count = 0;
     g->sync = sync;
+    g->parity = (w->groups_submitted & 1) != 0; /* consecutive groups differ */
     g->resync = false;
     g->result = 0;
     g->writes_pending = (unsigned)g->write_count;
@@ -548,15 +592,21 @@ int sb_log_writer_submit(struct sb_log_writer *w, bool sync)
     g->syncs_started_ns = 0;
     w->groups_submitted++;
     int rc = 0;
+    g->overlap_safe = !older;
     if (sync) {
         collect_syncs(g);
-        for (size_t k = 0; k < g->sync_count && !rc && !older; k++)
+        /* Beside an older group, chained syncs only when every file has its second open
+         * file (this group's parity differs from the older one's). */
+        g->overlap_safe = true;
+        for (size_t k = 0; k < g->sync_count && older; k++)
+            g->overlap_safe = g->overlap_safe && w->sync_slot[g->sync_slots[k]] >= 0;
+        for (size_t k = 0; k < g->sync_count && !rc && g->overlap_safe; k++)
             rc = queue_file_chain(w, gi, k);
     }
     for (size_t i = 0; i < g->write_count && !rc; i++)
         if (!g->writes[i].chained)
             rc = queue_write(w, gi, i, false);
-    if (!rc && older)
+    if (!rc && !g->overlap_safe)
         rc = maybe_issue_syncs(w, gi); /* a group of syncs only, the older one already done */
     if (!rc)
         rc = flush_sq(w);

@@ -18,11 +18,14 @@
  * error, and only its syncs are left (the disk is busy, the CPU free), the next group may be
  * submitted (sb_log_writer_can_submit), so its writes (copies into the page cache) overlap the
  * older group's syncs. Its writes then all come after the older group's, so its syncs cover
- * everything written before them, as a single group's would. Its syncs are not chained: they
- * wait until the older group has nothing left in the kernel, because two fdatasyncs of one
- * file at once could hand a write-back error to the younger one only (the kernel reports it
- * once per open file) and the older group would count as durable. Groups complete in order:
- * sb_log_writer_poll() reports the oldest only.
+ * everything written before them, as a single group's would. Two fdatasyncs of one open file
+ * at once could hand a write-back error to the younger only (the kernel reports an error once
+ * per open file, struct file) and the older group would count as durable; so every registered
+ * file has a second open file of its own (sb_log_writer_file_add()), odd groups sync through
+ * it, and two groups in flight (one odd, one even) never sync through the same open file: an
+ * error is reported to both. A group with a file that has no second open file (out of slots,
+ * no /proc) does not chain its syncs: they wait until the older group has nothing left in the
+ * kernel. Groups complete in order: sb_log_writer_poll() reports the oldest only.
  *
  * Batches live in one arena registered with the ring (fixed-buffer writes); files are
  * registered in a sparse table (sb_log_writer_file_add). A full completion queue (-EBUSY from
@@ -80,6 +83,8 @@ struct sb_log_group {
     unsigned writes_pending;  /* writes not yet fully done */
     unsigned syncs_pending;
     bool sync;
+    bool parity;              /* odd groups sync through the second files */
+    bool overlap_safe;        /* its syncs may run beside the older group's (see submit) */
     bool resync;              /* a submission split one of its chains: sync all files again
                                  once everything completed (see flush_sq()) */
     int result;               /* 0, or the first error of its writes and syncs */
@@ -92,8 +97,11 @@ struct sb_log_writer {
     bool ring_ready;
     unsigned char *arena;
     size_t arena_bytes;
-    int *slot_fds;            /* -1 = free */
-    unsigned slot_count;
+    int *slot_fds;            /* -1 = free, -2 = a sync file (below) */
+    int *sync_slot;           /* per slot: a second open file of the same file, for the syncs
+                                 of odd groups, or -1 (see sb_log_writer_file_add()) */
+    unsigned slot_count, slots_used;
+    bool sync_files;          /* open the second files (default; tests turn it off) */
     /* groups[collecting] takes sb_log_writer_add(); the in_flight groups before it (in the
      * ring of SB_LOG_WRITER_GROUPS) are in the kernel, the oldest first. */
     struct sb_log_group groups[SB_LOG_WRITER_GROUPS];
@@ -150,10 +158,14 @@ int sb_log_writer_set_worker_cpus(struct sb_log_writer *w, const cpu_set_t *cpus
 void sb_log_writer_destroy(struct sb_log_writer *w);
 
 /** sb_log_writer_file_add - register @fd; returns its slot, or -ENFILE when the table is full,
- *  or another negative errno. */
+ *  or another negative errno. While a quarter of the table is free, a second open file of the
+ *  same file (opened read-only through /proc/self/fd, registered, then closed: the ring keeps
+ *  it) is registered beside it for the syncs of odd groups; without it the file works, its
+ *  groups' syncs just never overlap. */
 int sb_log_writer_file_add(struct sb_log_writer *w, int fd);
 
-/** sb_log_writer_file_remove - free @slot (no write to it may be in flight). */
+/** sb_log_writer_file_remove - free @slot and its second open file (no write or sync to it
+ *  may be in flight). */
 void sb_log_writer_file_remove(struct sb_log_writer *w, int slot);
 
 /**

@@ -58,6 +58,68 @@ static int wait_group(struct sb_log_writer *w)
     return w->result;
 }
 
+/*
+ * Two groups in flight on file @f (@fd, registered at @slot, @size bytes so far): once A's
+ * writes are done (only its sync may be left), B may be submitted; a third may not (-EBUSY, its
+ * writes stay collected); they complete in order, A first, and every byte lands.
+ * sb_log_writer_reap() moves groups on without completing them, so A is still in flight when B
+ * goes. With a second open file (@sync_file), B syncs through it, chained to its writes, beside
+ * A's sync; without, B's sync is issued on its own once A has nothing left in the kernel (two
+ * syncs through one open file never overlap). A's and C's syncs are chained.
+ */
+static void two_in_flight(struct sb_log_writer *w, int fd, int slot, int f, uint64_t *size,
+                          bool sync_file)
+{
+    const uint64_t linked_before = w->linked_syncs, unlinked_before = w->unlinked_syncs;
+    CHECK_EQ(w->sync_slot[slot] >= 0, sync_file);
+    const uint32_t len = 3000;
+    size_t used = 0;
+    const unsigned char *firsts[3];
+    for (int grp = 0; grp < 3; grp++) {
+        for (int k = 0; k < 2; k++) {
+            unsigned char *buf = w->arena + used;
+            fill(buf, f, *size, len);
+            CHECK_EQ(sb_log_writer_add(w, slot, *size, buf, len), 0);
+            if (k == 0)
+                firsts[grp] = buf;
+            *size += len;
+            used += len;
+        }
+        if (grp == 0) {
+            CHECK_EQ(sb_log_writer_submit(w, true), 0);
+            while (!sb_log_writer_can_submit(w))
+                CHECK_EQ(sb_log_writer_reap(w), 0);
+        } else if (grp == 1) {
+            const uint64_t overlapped = w->overlapped;
+            CHECK_EQ(sb_log_writer_submit(w, true), 0);
+            CHECK_EQ(w->overlapped, overlapped + 1);
+            CHECK_EQ(w->in_flight, 2);
+            CHECK(!sb_log_writer_can_submit(w));
+            const struct sb_log_group *a = &w->groups[(w->collecting + 1) % 3];
+            const struct sb_log_group *b = &w->groups[(w->collecting + 2) % 3];
+            CHECK(a->parity != b->parity);
+            CHECK_EQ(b->overlap_safe, sync_file);
+            while (!sync_file && (a->writes_pending || a->syncs_pending)) {
+                CHECK_EQ(b->syncs_pending, 0);
+                CHECK_EQ(sb_log_writer_reap(w), 0);
+            }
+        } else {
+            CHECK_EQ(sb_log_writer_submit(w, true), -EBUSY);
+        }
+    }
+    for (int grp = 0; grp < 3; grp++) {
+        if (grp == 2)
+            CHECK_EQ(sb_log_writer_submit(w, true), 0); /* C, once A and B are done */
+        CHECK_EQ(wait_group(w), 0);
+        CHECK(w->done->writes[0].buf == firsts[grp]);
+        CHECK_EQ(w->done->write_count, 2);
+    }
+    CHECK_EQ(w->in_flight, 0);
+    CHECK_EQ(w->linked_syncs, linked_before + (sync_file ? 3 : 2));
+    CHECK_EQ(w->unlinked_syncs, unlinked_before + (sync_file ? 0 : 1));
+    check_file(fd, f, *size);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/sb-writer-XXXXXX";
@@ -102,59 +164,22 @@ int main(void)
     CHECK_EQ(w.linked_syncs, (uint64_t)(GROUPS / 2 * FILES));
     CHECK_EQ(w.unlinked_syncs, 0);
 
-    /* Two groups in flight: once A's writes are done (only its sync may be left), B may be
-     * submitted; a third may not (-EBUSY, its writes stay collected); they complete in order,
-     * A first, and every byte lands. sb_log_writer_reap() moves groups on without completing
-     * them, so A is still in flight when B goes. A's and C's syncs are chained to their
-     * writes; B's is issued on its own, after A's sync (two syncs of one file never overlap). */
+    two_in_flight(&w, fds[0], slots[0], 0, &sizes[0], true);
+    /* The same on a file registered without a second open file: B's sync waits for A's. */
     {
-        const uint64_t linked_before = w.linked_syncs, unlinked_before = w.unlinked_syncs;
-        const int f = 0;
-        const uint32_t len = 3000;
-        size_t used = 0;
-        const unsigned char *firsts[3];
-        for (int grp = 0; grp < 3; grp++) {
-            for (int k = 0; k < 2; k++) {
-                unsigned char *buf = w.arena + used;
-                fill(buf, f, sizes[f], len);
-                CHECK_EQ(sb_log_writer_add(&w, slots[f], sizes[f], buf, len), 0);
-                if (k == 0)
-                    firsts[grp] = buf;
-                sizes[f] += len;
-                used += len;
-            }
-            if (grp == 0) {
-                CHECK_EQ(sb_log_writer_submit(&w, true), 0);
-                while (!sb_log_writer_can_submit(&w))
-                    CHECK_EQ(sb_log_writer_reap(&w), 0);
-            } else if (grp == 1) {
-                const uint64_t overlapped = w.overlapped;
-                CHECK_EQ(sb_log_writer_submit(&w, true), 0);
-                CHECK_EQ(w.overlapped, overlapped + 1);
-                CHECK_EQ(w.in_flight, 2);
-                CHECK(!sb_log_writer_can_submit(&w));
-                /* Until A has nothing left in the kernel, B has no sync there. */
-                const struct sb_log_group *a = &w.groups[(w.collecting + 1) % 3];
-                const struct sb_log_group *b = &w.groups[(w.collecting + 2) % 3];
-                while (a->writes_pending || a->syncs_pending) {
-                    CHECK_EQ(b->syncs_pending, 0);
-                    CHECK_EQ(sb_log_writer_reap(&w), 0);
-                }
-            } else {
-                CHECK_EQ(sb_log_writer_submit(&w, true), -EBUSY);
-            }
-        }
-        for (int grp = 0; grp < 3; grp++) {
-            if (grp == 2)
-                CHECK_EQ(sb_log_writer_submit(&w, true), 0); /* C, once A and B are done */
-            CHECK_EQ(wait_group(&w), 0);
-            CHECK(w.done->writes[0].buf == firsts[grp]);
-            CHECK_EQ(w.done->write_count, 2);
-        }
-        CHECK_EQ(w.in_flight, 0);
-        CHECK_EQ(w.linked_syncs, linked_before + 2);
-        CHECK_EQ(w.unlinked_syncs, unlinked_before + 1);
-        check_file(fds[f], f, sizes[f]);
+        char path[128];
+        snprintf(path, sizeof(path), "%s/single", dir);
+        const int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        CHECK(fd >= 0);
+        w.sync_files = false;
+        const int slot = sb_log_writer_file_add(&w, fd);
+        w.sync_files = true;
+        CHECK(slot >= 0);
+        CHECK_EQ(w.sync_slot[slot], -1);
+        uint64_t size = 0;
+        two_in_flight(&w, fd, slot, FILES, &size, false);
+        sb_log_writer_file_remove(&w, slot);
+        close(fd);
     }
 
     /* 300 writes to one file cannot be one chain in a 256-entry queue: written unlinked, then
