@@ -59,6 +59,21 @@ static int ring_setup(struct sb_log_writer *w, bool sqpoll)
     return rc;
 }
 
+/*
+ * The sparse file table: 2 * @max_files slots, the upper half for the second open files (slot
+ * s has its second file at max_files + s), when RLIMIT_NOFILE allows that many (the kernel
+ * refuses a table larger than it: -EMFILE); else @max_files slots and no second files.
+ */
+static int register_table(struct sb_log_writer *w, unsigned max_files)
+{
+    int rc = io_uring_register_files_sparse(&w->ring, 2 * max_files);
+    if (rc == -EMFILE || rc == -EINVAL) {
+        w->sync_files = false;
+        rc = io_uring_register_files_sparse(&w->ring, max_files);
+    }
+    return rc;
+}
+
 int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max_files,
                        int eventfd, bool sqpoll)
 {
@@ -93,7 +108,7 @@ int sb_log_writer_init(struct sb_log_writer *w, size_t arena_bytes, unsigned max
     struct iovec iov = {w->arena, arena_bytes};
     rc = io_uring_register_buffers(&w->ring, &iov, 1);
     if (!rc)
-        rc = io_uring_register_files_sparse(&w->ring, max_files);
+        rc = register_table(w, max_files);
     if (rc) {
         sb_log_writer_destroy(w);
         return rc;
@@ -141,22 +156,21 @@ static int free_slot(const struct sb_log_writer *w)
     return -ENFILE;
 }
 
-/* Register a second open file of @fd's file beside @slot (see sb_log_writer_file_add()). */
-static void add_sync_file(struct sb_log_writer *w, int slot, int fd)
+/* (Re)register a second open file of @slot's file at slot_count + slot (see
+ * sb_log_writer_file_add()); a fresh one also forgets errors the old one had not reported. */
+static void add_sync_file(struct sb_log_writer *w, int slot)
 {
-    if (!w->sync_files || w->slot_count - w->slots_used < w->slot_count / 4)
+    w->sync_slot[slot] = -1;
+    if (!w->sync_files)
         return;
-    const int at = free_slot(w);
+    const unsigned at = w->slot_count + (unsigned)slot;
     char path[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    const int sync_fd = at < 0 ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", w->slot_fds[slot]);
+    const int sync_fd = open(path, O_RDONLY | O_CLOEXEC);
     if (sync_fd < 0)
         return;
-    if (io_uring_register_files_update(&w->ring, (unsigned)at, &sync_fd, 1) == 1) {
-        w->slot_fds[at] = -2;
-        w->sync_slot[slot] = at;
-        w->slots_used++;
-    }
+    if (io_uring_register_files_update(&w->ring, at, &sync_fd, 1) == 1)
+        w->sync_slot[slot] = (int)at;
     close(sync_fd); /* the ring holds its own reference */
 }
 
@@ -169,9 +183,8 @@ int sb_log_writer_file_add(struct sb_log_writer *w, int fd)
     if (rc < 0)
         return rc;
     w->slot_fds[slot] = fd;
-    w->sync_slot[slot] = -1;
     w->slots_used++;
-    add_sync_file(w, slot, fd);
+    add_sync_file(w, slot);
     return slot;
 }
 
@@ -180,9 +193,7 @@ void sb_log_writer_file_remove(struct sb_log_writer *w, int slot)
     int none = -1;
     if (w->sync_slot[slot] >= 0) {
         io_uring_register_files_update(&w->ring, (unsigned)w->sync_slot[slot], &none, 1);
-        w->slot_fds[w->sync_slot[slot]] = -1;
         w->sync_slot[slot] = -1;
-        w->slots_used--;
     }
     io_uring_register_files_update(&w->ring, (unsigned)slot, &none, 1);
     w->slot_fds[slot] = -1;
@@ -392,8 +403,9 @@ static int younger_in_flight(const struct sb_log_writer *w, unsigned gi)
     return w->in_flight == 2 && gi == oldest ? (int)((gi + 1) % SB_LOG_WRITER_GROUPS) : -1;
 }
 
-/* Group @gi's waiting syncs may go once all its writes are done and the older group in flight,
- * if any, has nothing left in the kernel (see the top of log_writer.h). */
+/* Group @gi's waiting syncs may go once all its writes are done and, unless they go through
+ * other open files than the older group's (overlap_safe), the older group in flight has
+ * nothing left in the kernel (see the top of log_writer.h). */
 static int maybe_issue_syncs(struct sb_log_writer *w, unsigned gi)
 {
     struct sb_log_group *g = &w->groups[gi];
@@ -477,6 +489,13 @@ static int handle_sync(struct sb_log_writer *w, unsigned gi, size_t k, int res)
     }
     g->sync_state[k] = SYNC_DONE;
     if (res < 0) {
+        /* An error is reported once per open file: whichever of the two reported it, the
+         * second file is replaced by a fresh one, which does not report it again to a later
+         * group (the first file is synced once more after the cut: group_fail() in
+         * shard_log.c). An in-flight sync keeps the file it started with. */
+        if (g->sync_slots[k] >= 0 && (unsigned)g->sync_slots[k] < w->slot_count &&
+            w->slot_fds[g->sync_slots[k]] >= 0)
+            add_sync_file(w, g->sync_slots[k]);
         /* Every write to that file is in doubt: fail them all. */
         int slot = g->sync_slots[k];
         for (size_t i = 0; i < g->write_count; i++)

@@ -23,9 +23,10 @@
  * per open file, struct file) and the older group would count as durable; so every registered
  * file has a second open file of its own (sb_log_writer_file_add()), odd groups sync through
  * it, and two groups in flight (one odd, one even) never sync through the same open file: an
- * error is reported to both. A group with a file that has no second open file (out of slots,
- * no /proc) does not chain its syncs: they wait until the older group has nothing left in the
- * kernel. Groups complete in order: sb_log_writer_poll() reports the oldest only.
+ * error is reported to both. A group with any file that has no second open file (a table kept
+ * small by RLIMIT_NOFILE, no /proc) does not chain its syncs: they all wait until the older
+ * group has nothing left in the kernel. Groups complete in order: sb_log_writer_poll()
+ * reports the oldest only.
  *
  * Batches live in one arena registered with the ring (fixed-buffer writes); files are
  * registered in a sparse table (sb_log_writer_file_add). A full completion queue (-EBUSY from
@@ -97,11 +98,13 @@ struct sb_log_writer {
     bool ring_ready;
     unsigned char *arena;
     size_t arena_bytes;
-    int *slot_fds;            /* -1 = free, -2 = a sync file (below) */
-    int *sync_slot;           /* per slot: a second open file of the same file, for the syncs
-                                 of odd groups, or -1 (see sb_log_writer_file_add()) */
+    int *slot_fds;            /* -1 = free */
+    int *sync_slot;           /* per slot: a second open file of the same file, registered at
+                                 slot_count + slot, for the syncs of odd groups, or -1 (see
+                                 sb_log_writer_file_add()) */
     unsigned slot_count, slots_used;
-    bool sync_files;          /* open the second files (default; tests turn it off) */
+    bool sync_files;          /* open the second files (default when the table could be
+                                 doubled; tests turn it off) */
     /* groups[collecting] takes sb_log_writer_add(); the in_flight groups before it (in the
      * ring of SB_LOG_WRITER_GROUPS) are in the kernel, the oldest first. */
     struct sb_log_group groups[SB_LOG_WRITER_GROUPS];
@@ -158,10 +161,10 @@ int sb_log_writer_set_worker_cpus(struct sb_log_writer *w, const cpu_set_t *cpus
 void sb_log_writer_destroy(struct sb_log_writer *w);
 
 /** sb_log_writer_file_add - register @fd; returns its slot, or -ENFILE when the table is full,
- *  or another negative errno. While a quarter of the table is free, a second open file of the
- *  same file (opened read-only through /proc/self/fd, registered, then closed: the ring keeps
- *  it) is registered beside it for the syncs of odd groups; without it the file works, its
- *  groups' syncs just never overlap. */
+ *  or another negative errno. A second open file of the same file (opened read-only through
+ *  /proc/self/fd, registered in the table's upper half, then closed: the ring keeps it) goes
+ *  beside it for the syncs of odd groups; without it (a table that RLIMIT_NOFILE kept at
+ *  @max_files, no /proc) the file works, its groups' syncs just never overlap. */
 int sb_log_writer_file_add(struct sb_log_writer *w, int fd);
 
 /** sb_log_writer_file_remove - free @slot and its second open file (no write or sync to it
