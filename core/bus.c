@@ -292,10 +292,10 @@ int sb_bus_open(const struct sb_config *cfg, struct sb_bus **out)
         return rc;
     }
     unsigned started = 0;
-    /* Before any shard or producer exists. A failure only keeps producers on the seq_cst
-     * wake-up protocol (park.h). */
-    (void)sb_parker_asymmetric_setup();
     rc = bus_configure(bus, cfg);
+    /* Before any shard or producer exists. Without membarrier producers keep the seq_cst
+     * wake-up protocol (park.h). */
+    bus->light_wakeups = !cfg->full_barrier_wakeups && sb_parker_asymmetric_setup() == 0;
     bus->topics.shard_count = bus->shard_count ? bus->shard_count : 1; /* before any topic */
     if (!rc) {
         bus->shards = calloc(bus->shard_count, sizeof(*bus->shards));

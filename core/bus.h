@@ -19,6 +19,7 @@ struct sb_bus {
     struct sb_config cfg;      /* copy, with defaults resolved; cfg.cpus points at cpus */
     int *cpus;
     unsigned shard_count;
+    bool light_wakeups;        /* producers use sb_parker_wake_light() (park.h); fixed at open */
     struct sb_shard **shards;
     void **shard_ring_mem;     /* [from * shard_count + to] */
     struct sb_topic_table topics;

@@ -181,7 +181,7 @@ static int producer_send(struct sb_producer *p, struct sb_topic *topic, uint32_t
     if (value_len)
         memcpy(ev->bytes + key_len, value, value_len);
     struct sb_parker *parker = &p->bus->shards[shard]->parker;
-    if (sb_parker_asymmetric()) {
+    if (p->bus->light_wakeups) {
         /* Release commit (pairs with the shard's acquire in sb_ring_peek()), then the park
          * flag with no full barrier: the shard parks with sb_parker_prepare_heavy() (park.h). */
         sb_ring_commit(&link->w);

@@ -582,15 +582,15 @@ void *sb_shard_main(void *arg)
         if (idle_since == 0) {
             idle_since = now;
         } else if (now - idle_since >= spin_ns) {
-            /* Heavy when producers are attached: they wake this shard with
-             * sb_parker_wake_light() (park.h). Only then: the membarrier costs a system call
+            /* Heavy when producers are attached and use light wake-ups: they wake this shard
+             * with sb_parker_wake_light() (park.h). Only then: the membarrier costs a system call
              * and an interrupt of every other CPU running our threads, and a shard with no
              * producer (the server's) parks thousands of times a second. The link list
              * changes on this thread only, and a producer publishes on a link only once its
              * attach ran here. When the membarrier failed, a producer's wake-up may be
              * missed: sleep 1 ms at most. */
             bool bounded = false;
-            if (s->link_count)
+            if (s->link_count && s->bus->light_wakeups)
                 bounded = sb_parker_prepare_heavy(&s->parker) != 0;
             else
                 sb_parker_prepare(&s->parker);

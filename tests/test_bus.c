@@ -777,15 +777,17 @@ static void test_idle_parks(void)
  * runs out of work; the producer publishes one event at a time and waits for it at the
  * consumer before the next, and some rounds pause a few microseconds first, so publishes meet
  * the shards at every stage of parking (about to park, re-checking, asleep). Producers wake
- * their shard without a full barrier when the process has membarrier(2) (park.h): a lost
- * wake-up leaves the event undelivered, and sb_poll() returns 0 after 10 s.
+ * their shard without a full barrier when the process has membarrier(2) (park.h), or with one
+ * (@full_barrier, sb_config.full_barrier_wakeups): a lost wake-up leaves the event
+ * undelivered, and sb_poll() returns 0 after 10 s.
  */
-static void test_wakeups(void)
+static void run_wakeups(int full_barrier)
 {
     struct sb_config cfg;
     sb_config_init(&cfg);
     cfg.shards = 2;
     cfg.idle_spin_us = 0;
+    cfg.full_barrier_wakeups = full_barrier;
     struct sb_bus *bus = NULL;
     CHECK_EQ(sb_bus_open(&cfg, &bus), 0);
     CHECK_EQ(sb_topic_create(bus, "wake", 2), 0);
@@ -817,9 +819,15 @@ static void test_wakeups(void)
     sb_producer_close(p);
     sb_consumer_close(c);
     CHECK_EQ(sb_bus_close(bus), 0);
-    printf("wakeups: %u events, each published to a shard that parks at once, each delivered "
-           "in order\n",
-           rounds);
+    printf("wakeups (%s): %u events, each published to a shard that parks at once, each "
+           "delivered in order\n",
+           full_barrier ? "full barrier per publish" : "membarrier when a shard parks", rounds);
+}
+
+static void test_wakeups(void)
+{
+    run_wakeups(0);
+    run_wakeups(1);
 }
 
 int main(int argc, char **argv)

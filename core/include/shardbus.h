@@ -109,6 +109,13 @@ struct sb_config {
      *  its futex, in microseconds. Default 50. Latency-critical deployments with a core per
      *  shard raise it (events then never wait for a wake-up); on shared cores keep it short. */
     unsigned idle_spin_us;
+    /** 0 (default): producers publish without a full memory barrier, and a shard that parks
+     *  with producers attached runs membarrier(2) instead, which briefly interrupts every CPU
+     *  running a thread of this process (once per park, not per event); where membarrier is
+     *  unavailable this setting makes no difference. 1: every publish pays the full barrier
+     *  (about one cache-line transfer) and parking interrupts no one; for processes with many
+     *  busy threads of their own and shards that park often. */
+    int full_barrier_wakeups;
 };
 
 /**
