@@ -86,8 +86,8 @@ struct sb_config {
     int64_t retention_bytes;
     int64_t retention_ms;
     /** Bytes each shard gathers its log writes in (three parts: up to two group commits in
-     *  flight while the next fills). A power of two, at least 4 * max_event_bytes. Default
-     *  16 MiB. */
+     *  flight while the next fills). A power of two, 64 KiB to 2 GiB. Default 16 MiB. With a
+     *  data_dir it also bounds max_event_bytes (an eighth of it at most). */
     size_t write_buffer_bytes;
     /** Use an SQPOLL kernel thread for each shard's io_uring (costs a core). Default 0. */
     int sqpoll;
@@ -103,7 +103,8 @@ struct sb_config {
      *  at most 2 GiB (rounded up to a power of two). Default 1 MiB. */
     size_t partition_memory_bytes;
     /** Largest key_len + value_len accepted by sb_publish(); larger gives -EMSGSIZE. Default
-     *  and maximum: the smaller of ring_bytes / 4 and partition_memory_bytes / 4. */
+     *  and maximum: the smallest of ring_bytes / 4, partition_memory_bytes / 4 and, with a
+     *  data_dir, write_buffer_bytes / 8. */
     size_t max_event_bytes;
     /** How long an idle shard, or an sb_poll() waiting for events, spins before it parks on
      *  its futex, in microseconds. Default 50. Latency-critical deployments with a core per
