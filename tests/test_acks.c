@@ -22,16 +22,10 @@
 #include <shardbus.h>
 
 #include "check.h"
+#include "test_util.h"
 
 #define EVENTS 6000
 #define PARTITIONS 3
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static size_t make_value(uint64_t i, unsigned char *v)
 {
@@ -139,14 +133,14 @@ static void publish_one(struct sb_producer *p, const char *topic, uint64_t i, ui
     char key[16];
     size_t kl = (size_t)snprintf(key, sizeof(key), "key-%llu", (unsigned long long)(i % 17));
     uint32_t partition = i % 3 == 0 ? SB_PARTITION_ANY : (uint32_t)(i % PARTITIONS);
-    int64_t start = now_ms();
+    int64_t start = test_now_ms();
     int rc;
     while ((rc = sb_publish_with(p, topic, partition, key, kl, v, len,
                                  (void *)(uintptr_t)(i + 1))) == -EAGAIN) {
         /* Only now: the shards wait for room for the acknowledgements. */
         CHECK(sb_producer_poll(p, 1) >= 0);
         (*polls)++;
-        CHECK(now_ms() - start < 30000);
+        CHECK(test_now_ms() - start < 30000);
     }
     CHECK_EQ(rc, 0);
 }
@@ -227,7 +221,7 @@ static void test_acks(const char *dir, enum sb_durability d, const char *name)
     uint64_t got = 0, others = 0;
     int64_t next[PARTITIONS] = {0};
     struct sb_event evs[64];
-    int64_t start = now_ms();
+    int64_t start = test_now_ms();
     while (got + others < EVENTS + 3) {
         int n = sb_poll(c, evs, 64, 100);
         CHECK(n >= 0);
@@ -241,7 +235,7 @@ static void test_acks(const char *dir, enum sb_durability d, const char *name)
             check_event(&evs[k], &st, seen);
             got++;
         }
-        CHECK(now_ms() - start < 30000);
+        CHECK(test_now_ms() - start < 30000);
     }
     CHECK_EQ(sb_poll(c, evs, 64, 50), 0);
     CHECK_EQ(others, 3);
@@ -281,8 +275,8 @@ static void test_deleted_topic(void)
         }
         CHECK_EQ(rc, -EAGAIN);
         if (!again_since)
-            again_since = now_ms();
-        else if (now_ms() - again_since > 200)
+            again_since = test_now_ms();
+        else if (test_now_ms() - again_since > 200)
             break; /* the shard waits for us to poll */
         sched_yield();
     }
@@ -311,15 +305,7 @@ static void test_deleted_topic(void)
 
 static void make_dir(char *path)
 {
-    strcpy(path, "/tmp/sb-acks-XXXXXX");
-    CHECK(mkdtemp(path) != NULL);
-}
-
-static void remove_dir(const char *path)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-    CHECK_EQ(system(cmd), 0);
+    test_make_dir(path, "/tmp/sb-acks-XXXXXX");
 }
 
 int main(void)
@@ -335,7 +321,7 @@ int main(void)
     for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
         make_dir(dir);
         test_acks(dir, modes[m].d, modes[m].name);
-        remove_dir(dir);
+        test_remove_dir(dir);
     }
     test_deleted_topic();
     printf("test_acks: all passed\n");

@@ -23,6 +23,7 @@
 
 #include "bus.h"
 #include "check.h"
+#include "test_util.h"
 
 #define PRODUCERS 3
 #define EVENTS_PER_PRODUCER 20000
@@ -30,13 +31,6 @@
 #define CARTS_PARTITIONS 3
 #define ALERTS_PARTITIONS 2
 #define VALUE_MAX 256
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------- the generated workload: everything is a function of (producer, seq) ---------- */
 
@@ -210,10 +204,10 @@ static void publish_retry(struct sb_producer *p, const char *topic, const void *
                           size_t key_len, const void *value, size_t value_len)
 {
     int rc;
-    int64_t start = now_ms();
+    int64_t start = test_now_ms();
     while ((rc = sb_publish(p, topic, key, key_len, value, value_len)) == -EAGAIN) {
         sched_yield();
-        if (now_ms() - start > 20000) {
+        if (test_now_ms() - start > 20000) {
             fprintf(stderr, "publish to %s: -EAGAIN for 20 s, the bus is stuck\n", topic);
             abort();
         }
@@ -310,7 +304,7 @@ static void *consumer_main(void *arg)
     struct consumer_args *a = arg;
     uint64_t want = expected_count(a->topic);
     struct sb_event evs[64];
-    int64_t last_progress = now_ms();
+    int64_t last_progress = test_now_ms();
     while (a->state.count < want) {
         int n = sb_poll(a->consumer, evs, 64, 100);
         CHECK(n >= 0);
@@ -318,8 +312,8 @@ static void *consumer_main(void *arg)
             reader_take(&a->state, &evs[i], a->topic, a->topic == TOPIC_ALERTS);
         a->state.count += (uint64_t)n;
         if (n)
-            last_progress = now_ms();
-        else if (now_ms() - last_progress > 20000) {
+            last_progress = test_now_ms();
+        else if (test_now_ms() - last_progress > 20000) {
             fprintf(stderr, "consumer of %s: no event for 20 s at %llu of %llu\n",
                     topic_names[a->topic], (unsigned long long)a->state.count,
                     (unsigned long long)want);
@@ -458,7 +452,7 @@ static void test_backpressure(void)
     unsigned char v[100];
     uint32_t published = 0;
     /* Publish until the bus pushes back; bounded: rings and partition memory are small. */
-    int64_t start = now_ms();
+    int64_t start = test_now_ms();
     for (;;) {
         make_numbered(v, published);
         int rc = sb_publish(p, "slow", "k", 1, v, sizeof(v));
@@ -477,7 +471,7 @@ static void test_backpressure(void)
         CHECK_EQ(rc, 0);
         published++;
         CHECK(published < 100000);
-        CHECK(now_ms() - start < 20000);
+        CHECK(test_now_ms() - start < 20000);
     }
     make_numbered(v, published);
     CHECK_EQ(sb_publish(p, "slow", "k", 1, v, sizeof(v)), -EAGAIN);
@@ -486,7 +480,7 @@ static void test_backpressure(void)
     uint32_t received = 0;
     const uint32_t total = published + 5000;
     struct sb_event evs[32];
-    start = now_ms();
+    start = test_now_ms();
     while (received < total) {
         while (published < total) {
             make_numbered(v, published);
@@ -505,7 +499,7 @@ static void test_backpressure(void)
             CHECK(evs[i].key_len == 1 && !memcmp(evs[i].key, "k", 1));
             received++;
         }
-        CHECK(now_ms() - start < 30000);
+        CHECK(test_now_ms() - start < 30000);
     }
     CHECK_EQ(sb_producer_flush(p, 5000), 0);
     sb_producer_close(p);
@@ -521,7 +515,7 @@ static void expect_offsets(struct sb_consumer *c, int64_t from, int64_t to)
 {
     struct sb_event evs[16];
     int64_t next = from;
-    int64_t start = now_ms();
+    int64_t start = test_now_ms();
     while (next < to) {
         int n = sb_poll(c, evs, 16, 100);
         CHECK(n >= 0);
@@ -533,7 +527,7 @@ static void expect_offsets(struct sb_consumer *c, int64_t from, int64_t to)
             CHECK_MEM(evs[i].value, want, (size_t)len);
             next++;
         }
-        CHECK(now_ms() - start < 20000);
+        CHECK(test_now_ms() - start < 20000);
     }
     CHECK_EQ(sb_poll(c, evs, 16, 20), 0);
 }
@@ -702,11 +696,11 @@ static void test_errors(void)
         while (sb_publish_to(p, "errors", 0, NULL, 0, big, 1000) == -EAGAIN)
             while (sb_poll(c, &ev, 1, 0) == 1)
                 ;
-    int64_t flush_start = now_ms();
+    int64_t flush_start = test_now_ms();
     while (sb_producer_flush(p, 10) == -ETIMEDOUT) {
         while (sb_poll(c, &ev, 1, 0) == 1)
             ;
-        CHECK(now_ms() - flush_start < 20000);
+        CHECK(test_now_ms() - flush_start < 20000);
     }
     CHECK_EQ(sb_subscribe(bus, "errors", 0, &c2), -ERANGE);
 

@@ -12,10 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include "check.h"
+#include "test_gzip.h"
 #include "compression.h"
 #include "record_batch.h"
 
@@ -23,27 +23,12 @@
 
 static unsigned char plain[PLAIN_BYTES];
 
-static size_t gzip_into(const unsigned char *in, size_t len, unsigned char *out, size_t cap)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    CHECK(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)len;
-    zs.next_out = out;
-    zs.avail_out = (uInt)cap;
-    CHECK(deflate(&zs, Z_FINISH) == Z_STREAM_END);
-    size_t n = cap - zs.avail_out;
-    deflateEnd(&zs);
-    return n;
-}
-
 /* Compresses @len bytes of plain with @codec into out (cap bytes); returns the length. */
 static size_t compress_with(int codec, const unsigned char *in, size_t len, unsigned char *out,
                             size_t cap)
 {
     switch (codec) {
-    case SB_CODEC_GZIP: return gzip_into(in, len, out, cap);
+    case SB_CODEC_GZIP: return test_gzip_into(in, len, out, cap);
     case SB_CODEC_SNAPPY: {
         size_t n = cap;
         CHECK(snappy_compress((const char *)in, len, (char *)out, &n) == SNAPPY_OK);
@@ -137,8 +122,8 @@ static void test_framed_forms(void)
              -EBADMSG);
 
     size_t half = PLAIN_BYTES / 2;
-    size_t a = gzip_into(plain, half, z, PLAIN_BYTES);
-    size_t b = gzip_into(plain + half, PLAIN_BYTES - half, z + a, PLAIN_BYTES);
+    size_t a = test_gzip_into(plain, half, z, PLAIN_BYTES);
+    size_t b = test_gzip_into(plain + half, PLAIN_BYTES - half, z + a, PLAIN_BYTES);
     n = sb_decompress(SB_CODEC_GZIP, z, a + b, &buf, &cap, SB_DECOMPRESS_MAX_BYTES, &why);
     CHECK_EQ(n, PLAIN_BYTES);
     CHECK_MEM(buf, plain, PLAIN_BYTES);

@@ -26,6 +26,7 @@
 #include <shardbus.h>
 
 #include "check.h"
+#include "test_util.h"
 
 static char reports[16384];
 static pthread_mutex_t reports_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -38,13 +39,6 @@ static void collect(void *ctx, enum sb_log_level level, const char *msg)
     if (n < sizeof(reports) - 1)
         snprintf(reports + n, sizeof(reports) - n, "[%d] %s\n", (int)level, msg);
     pthread_mutex_unlock(&reports_lock);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct sb_bus *open_durable(const char *dir, enum sb_durability d, size_t partition_memory)
@@ -92,11 +86,11 @@ static void publish_range(struct sb_producer *p, const char *topic, uint64_t fro
         char k[32];
         size_t vl = make_value(i, v), kl = make_key(i, k);
         int rc;
-        int64_t start = now_ms();
+        int64_t start = test_now_ms();
         /* Explicit partition: i % 2, so each partition's offsets are known. */
         while ((rc = sb_publish_to(p, topic, (uint32_t)(i % 2), k, kl, v, vl)) == -EAGAIN) {
             sched_yield();
-            CHECK(now_ms() - start < 30000);
+            CHECK(test_now_ms() - start < 30000);
         }
         CHECK_EQ(rc, 0);
     }
@@ -127,7 +121,7 @@ static void expect_stream(struct sb_consumer *c, int64_t from_offset, int64_t to
 {
     int64_t next[2] = {from_offset, from_offset};
     struct sb_event evs[64];
-    int64_t start = now_ms();
+    int64_t start = test_now_ms();
     while (next[0] < to_offset || next[1] < to_offset) {
         int n = sb_poll(c, evs, 64, 100);
         CHECK(n >= 0);
@@ -136,7 +130,7 @@ static void expect_stream(struct sb_consumer *c, int64_t from_offset, int64_t to
             CHECK_EQ(evs[e].offset, next[evs[e].partition]);
             next[evs[e].partition]++;
         }
-        if (now_ms() - start > 30000) {
+        if (test_now_ms() - start > 30000) {
             fprintf(stderr, "expect_stream: stuck at %lld/%lld of %lld\n%s", (long long)next[0],
                     (long long)next[1], (long long)to_offset, reports);
             abort();
@@ -147,15 +141,7 @@ static void expect_stream(struct sb_consumer *c, int64_t from_offset, int64_t to
 
 static void make_dir(char *path)
 {
-    strcpy(path, "/tmp/sb-durable-XXXXXX");
-    CHECK(mkdtemp(path) != NULL);
-}
-
-static void remove_dir(const char *path)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-    CHECK_EQ(system(cmd), 0);
+    test_make_dir(path, "/tmp/sb-durable-XXXXXX");
 }
 
 /* Handlers: record offsets per partition; each partition's slot has one writer (its shard). */
@@ -226,7 +212,7 @@ static void test_restart(enum sb_durability d)
     sb_producer_close(p);
     sb_consumer_close(all);
     CHECK_EQ(sb_bus_close(bus), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("restart (durability %d): 4400 events, topics and offsets survive\n", (int)d);
 }
 
@@ -281,7 +267,7 @@ static void test_replay(void)
     CHECK_EQ(pthread_join(t, NULL), 0);
     sb_consumer_close(c);
     CHECK_EQ(sb_bus_close(bus), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("replay: beginning, inside a batch, end, and disk -> live under load\n");
 }
 
@@ -304,7 +290,7 @@ static void test_slow_consumer(void)
     expect_stream(stalled, 0, 15000);
     sb_consumer_close(stalled);
     CHECK_EQ(sb_bus_close(bus), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("slow consumer: 30000 events published past it, then all read from disk\n");
 }
 
@@ -313,11 +299,11 @@ static void test_slow_consumer(void)
 static void wait_until_offset_0_refused(struct sb_bus *bus, long poll_ms)
 {
     struct sb_consumer *c = NULL;
-    int64_t start = now_ms();
+    int64_t start = test_now_ms();
     int rc;
     while ((rc = sb_subscribe(bus, "events", 0, &c)) == 0) {
         sb_consumer_close(c);
-        CHECK(now_ms() - start < 10000);
+        CHECK(test_now_ms() - start < 10000);
         struct timespec ts = {0, poll_ms * 1000000};
         nanosleep(&ts, NULL);
     }
@@ -351,7 +337,7 @@ static void test_retention(void)
     sb_consumer_close(c);
     sb_producer_close(p);
     CHECK_EQ(sb_bus_close(bus), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("retention by size: log start moved to %lld, older offsets refused\n",
            (long long)first);
 }
@@ -421,7 +407,7 @@ static void test_delete_topic(void)
     sb_consumer_close(c);
     sb_producer_close(p);
     CHECK_EQ(sb_bus_close(bus), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("delete topic: refused while subscribed, folders removed, recreated empty\n");
 }
 
@@ -476,7 +462,7 @@ static void test_delete_interrupted(void)
     snprintf(path, sizeof(path), "%s/events-0", dir);
     CHECK(access(path, F_OK) != 0);
     CHECK_EQ(sb_bus_close(bus), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("delete interrupted before its commit point: the topic comes back whole\n");
 }
 
@@ -557,9 +543,9 @@ static void test_disk_read_error(void)
     CHECK_EQ(sb_subscribe(bus, "events", SB_OFFSET_BEGINNING, &c), 0);
     int64_t next[2] = {0, 0};
     struct sb_event evs[64];
-    int64_t start = now_ms();
+    int64_t start = test_now_ms();
     /* Partition 1 whole; partition 0 up to the cut. */
-    while (next[1] < 3000 || now_ms() - start < 500) {
+    while (next[1] < 3000 || test_now_ms() - start < 500) {
         int n = sb_poll(c, evs, 64, 50);
         CHECK(n >= 0);
         for (int k = 0; k < n; k++) {
@@ -567,7 +553,7 @@ static void test_disk_read_error(void)
             CHECK_EQ(evs[k].offset, next[evs[k].partition]);
             next[evs[k].partition]++;
         }
-        CHECK(now_ms() - start < 30000);
+        CHECK(test_now_ms() - start < 30000);
     }
     CHECK(next[0] >= cut_base && next[0] < next_base); /* stopped inside the cut segment */
     /* Stuck there: reported once, and the shard does not spin on it. */
@@ -582,7 +568,7 @@ static void test_disk_read_error(void)
     CHECK_EQ(pwrite(fd, saved, size - cut, (off_t)cut), (ssize_t)(size - cut));
     close(fd);
     free(saved);
-    start = now_ms();
+    start = test_now_ms();
     while (next[0] < 3000) {
         int n = sb_poll(c, evs, 64, 100);
         CHECK(n >= 0);
@@ -592,14 +578,14 @@ static void test_disk_read_error(void)
             CHECK_EQ(evs[k].offset, next[0]);
             next[0]++;
         }
-        CHECK(now_ms() - start < 15000);
+        CHECK(test_now_ms() - start < 15000);
     }
     CHECK_EQ(sb_poll(c, evs, 64, 50), 0);
     CHECK_EQ(count_reports("is served again"), 1);
     CHECK_EQ(count_reports("cannot serve the batch"), 1);
     sb_consumer_close(c);
     CHECK_EQ(sb_bus_close(bus), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("disk read error: reported once, retried at growing intervals (%.3f s of CPU in 1 s), "
            "nothing skipped, resumed once the bytes were back\n",
            cpu_used);
@@ -648,7 +634,7 @@ static void test_torn_tail_reopen(void)
     CHECK(next[0] < 200 && next[0] >= 150);
     sb_consumer_close(c);
     CHECK_EQ(sb_bus_close(bus), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("torn tail: reported, partition 0 kept offsets 0..%lld\n", (long long)next[0] - 1);
 }
 
@@ -683,7 +669,7 @@ static void test_corruption_refused(void)
     CHECK(strstr(reports, "events partition 0") != NULL);
     CHECK(strstr(reports, "00000000000000000000.log") != NULL);
     CHECK(strstr(reports, "corrupt batch at byte") != NULL);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("corruption in a closed segment: open refused and reported\n");
 }
 
@@ -706,7 +692,7 @@ static void test_retention_by_age(void)
     wait_until_offset_0_refused(bus, 200);
     sb_producer_close(p);
     CHECK_EQ(sb_bus_close(bus), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("retention by age: old segments deleted, offset 0 refused\n");
 }
 
@@ -730,7 +716,7 @@ static void test_idle(void)
     CHECK(used < 0.25);
     sb_producer_close(p);
     CHECK_EQ(sb_bus_close(bus), 0);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("idle durable bus: %.3f s of CPU in 0.5 s\n", used);
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_util.h"
 #include "partition_log.h"
 #include "record_batch.h"
 
@@ -115,15 +116,7 @@ static int64_t read_all(struct sb_plog *log, int64_t from)
 
 static void make_dir(char *path)
 {
-    strcpy(path, "/tmp/sb-plog-XXXXXX");
-    CHECK(mkdtemp(path) != NULL);
-}
-
-static void remove_dir(const char *path)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-    CHECK_EQ(system(cmd), 0);
+    test_make_dir(path, "/tmp/sb-plog-XXXXXX");
 }
 
 static void segment_path(char *out, const char *dir, int64_t base, const char *ext)
@@ -174,7 +167,7 @@ static void test_append_roll_reopen(void)
     int64_t o = sb_plog_offset_for_time(log, 1100);
     CHECK(o > 0 && o < end);
     sb_plog_close(log);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("append, roll, reopen: %lld offsets in %zu segments\n", (long long)end, segments);
 }
 
@@ -227,7 +220,7 @@ static void test_torn_tail(void)
     CHECK(strstr(reports, "CRC-32C mismatch") != NULL);
     read_all(log, 0);
     sb_plog_close(log);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("torn tails: truncated mid-batch and bit flip, both recovered\n");
 }
 
@@ -262,7 +255,7 @@ static void test_corruption_below_recovery_point(void)
     CHECK(strstr(reports, "t partition 0") != NULL);
     CHECK_EQ(stat(path, &after), 0);
     CHECK_EQ(after.st_size, before.st_size);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("corruption below the recovery point: refused and reported: %s", reports);
 }
 
@@ -298,7 +291,7 @@ static void test_index_rebuild(void)
     CHECK_EQ(stat(path, &st), 0);
     CHECK_EQ(st.st_size, (off_t)(log->segments[log->segment_count - 1].index_count * 12));
     sb_plog_close(log);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("indexes: a missing and a garbled one rebuilt\n");
 }
 
@@ -338,7 +331,7 @@ static void test_retention(void)
     CHECK_EQ(log->segment_count, 1);
     read_all(log, log->start_offset);
     sb_plog_close(log);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("retention: by size and by age, whole segments, start offset kept\n");
 }
 
@@ -411,7 +404,7 @@ static void test_retention_spares_reserved(void)
     CHECK_EQ(log->segment_count, 1);
     read_all(log, log->start_offset);
     sb_plog_close(log);
-    remove_dir(dir);
+    test_remove_dir(dir);
     printf("retention: a segment a reserved batch is still being written to is kept\n");
 }
 

@@ -33,10 +33,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include "check.h"
+#include "test_gzip.h"
 #include "crc32c.h"
 #include "kafka_codec.h"
 #include "record_batch.h"
@@ -699,16 +699,7 @@ static size_t compress_good_batch(const unsigned char *plain, size_t len, unsign
         zlen = ZSTD_compress(z, zcap, recs, recs_len, 1);
         CHECK(!ZSTD_isError(zlen));
     } else {
-        z_stream zs;
-        memset(&zs, 0, sizeof zs);
-        CHECK(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-        zs.next_in = (Bytef *)(uintptr_t)recs;
-        zs.avail_in = (uInt)recs_len;
-        zs.next_out = z;
-        zs.avail_out = (uInt)zcap;
-        CHECK(deflate(&zs, Z_FINISH) == Z_STREAM_END);
-        zlen = zcap - zs.avail_out;
-        deflateEnd(&zs);
+        zlen = test_gzip_into(recs, recs_len, z, zcap);
     }
     if (count_delta < 0) {
         for (size_t i = 10; i + 10 < zlen; i += 3)
