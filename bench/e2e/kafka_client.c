@@ -2,11 +2,22 @@
  * kafka_client.c - the load generator's Kafka client (librdkafka) against shardbusd.
  *
  * setup creates a fresh topic of --partitions partitions (CreateTopics). Producers are plain
- * librdkafka producers (TCP_NODELAY on, as in Kafka's Java client): keyless messages, librdkafka's partitioner, acks=--acks (default all,
- * librdkafka's own default), linger.ms=--linger-ms and batch.num.messages=--batch; when the
- * client's queue is full, produce waits for it (librdkafka's back-pressure). Each consumer is
- * its own client, assigned every partition from the beginning (no group coordination; a group
- * id only because librdkafka's consumer wants one), so each receives every message.
+ * librdkafka producers (TCP_NODELAY on, as in Kafka's Java client): keyless messages,
+ * acks=--acks (default all, librdkafka's own default), linger.ms=--linger-ms and
+ * batch.num.messages=--batch; when the client's queue is full, produce waits for it
+ * (librdkafka's back-pressure).
+ *
+ * Messages reach librdkafka through rd_kafka_produce_batch(): the ones the load generator has
+ * due at once (up to PRODUCE_BATCH; at a fixed rate that is usually one, since the producer's
+ * idle callback hands over what is pending before it sleeps). One call takes the clock once and
+ * enqueues to one partition, where rd_kafka_produce() reads the clock and runs the partitioner
+ * per message. Each call goes to the next partition in turn, as librdkafka's sticky
+ * partitioner does with keyless messages.
+ *
+ * Each consumer is its own client, assigned every partition from the beginning (no group
+ * coordination; a group id only because librdkafka's consumer wants one), so each receives
+ * every message. It waits for the first message with rd_kafka_consumer_poll() and takes what
+ * has already arrived behind it with rd_kafka_consume_batch_queue(), one queue lock per call.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,16 +36,29 @@ struct kctx {
     char topic[96];
 };
 
+/* Messages handed to librdkafka in one rd_kafka_produce_batch() call, at most. */
+#define PRODUCE_BATCH 64
+/* Messages taken from the consumer queue in one rd_kafka_consume_batch_queue() call. */
+#define CONSUME_BATCH 256
+
 struct kproducer {
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
+    int partitions;
+    int32_t next_partition;
     uint64_t failed; /* delivery reports with an error; only the producer thread (its polls) */
+    int npending;    /* messages copied into @pending, not yet handed to librdkafka */
+    size_t size;     /* bytes of each slot of @pending_bytes */
+    unsigned char *pending_bytes;
+    rd_kafka_message_t pending[PRODUCE_BATCH];
 };
 
 struct kconsumer {
     rd_kafka_t *rk;
+    rd_kafka_queue_t *queue; /* the consumer queue (rd_kafka_poll_set_consumer) */
     const struct bench_options *o;
     uint64_t errors;
+    rd_kafka_message_t *batch[CONSUME_BATCH];
 };
 
 static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)
@@ -160,6 +184,18 @@ static int kafka_producer_open(void *vctx, int id, void **pp, char *err, size_t 
     if (!p->rk)
         goto fail_conf;
     p->rkt = rd_kafka_topic_new(p->rk, ctx->topic, NULL);
+    p->partitions = o->partitions;
+    p->size = o->size;
+    p->pending_bytes = malloc(PRODUCE_BATCH * o->size);
+    if (!p->rkt || !p->pending_bytes) {
+        snprintf(err, errlen, "producer: %s", p->rkt ? "out of memory" : "rd_kafka_topic_new");
+        if (p->rkt)
+            rd_kafka_topic_destroy(p->rkt);
+        rd_kafka_destroy(p->rk);
+        free(p->pending_bytes);
+        free(p);
+        return -ENOMEM;
+    }
     *pp = p;
     return 0;
 fail_conf:
@@ -169,29 +205,64 @@ fail:
     return -EINVAL;
 }
 
+/* Hands every pending message to librdkafka, in order, waiting while its queue is full.
+ * Returns 0, or -EIO if librdkafka refused a message for another reason. */
+static int hand_over(struct kproducer *p)
+{
+    int done = 0;
+    int32_t partition = p->next_partition;
+    p->next_partition = (p->next_partition + 1) % p->partitions;
+    while (done < p->npending) {
+        int n = p->npending - done;
+        int good =
+            rd_kafka_produce_batch(p->rkt, partition, RD_KAFKA_MSG_F_COPY, p->pending + done, n);
+        if (good == n)
+            break;
+        /* Messages before the first refused one were enqueued, in order; a full queue refuses
+         * that one and all after it (they are retried), any other error is final. */
+        int first_bad = done;
+        while (first_bad < p->npending && p->pending[first_bad].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            first_bad++;
+        if (first_bad < p->npending && p->pending[first_bad].err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            p->failed += (uint64_t)(p->npending - first_bad);
+            p->npending = 0;
+            return -EIO;
+        }
+        done = first_bad;
+        rd_kafka_poll(p->rk, 1); /* the client's queue is full: wait for deliveries */
+    }
+    p->npending = 0;
+    return 0;
+}
+
 static int kafka_produce(void *vp, const void *data, size_t len)
 {
     struct kproducer *p = vp;
-    for (;;) {
-        if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)(uintptr_t)data,
-                             len, NULL, 0, NULL) == 0)
-            return 0;
-        rd_kafka_resp_err_t e = rd_kafka_last_error();
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            return -EIO;
-        rd_kafka_poll(p->rk, 1); /* the client's queue is full: wait for deliveries */
-    }
+    if (len > p->size)
+        return -EMSGSIZE;
+    unsigned char *slot = p->pending_bytes + (size_t)p->npending * p->size;
+    memcpy(slot, data, len);
+    p->pending[p->npending] = (rd_kafka_message_t){.payload = slot, .len = len};
+    if (++p->npending == PRODUCE_BATCH)
+        return hand_over(p);
+    return 0;
 }
 
 static void kafka_producer_service(void *vp)
 {
     struct kproducer *p = vp;
+    /* Called when the producer is about to wait and every 1024 messages: nothing due stays in
+     * this client's hands. Refused messages are counted in p->failed. */
+    if (p->npending)
+        hand_over(p);
     rd_kafka_poll(p->rk, 0);
 }
 
 static int kafka_producer_flush(void *vp, int timeout_ms, uint64_t *failed)
 {
     struct kproducer *p = vp;
+    if (p->npending)
+        hand_over(p); /* refused messages are counted in p->failed */
     rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);
     int left = rd_kafka_outq_len(p->rk);
     *failed = p->failed + (uint64_t)(left > 0 ? left : 0);
@@ -203,6 +274,7 @@ static void kafka_producer_close(void *vp)
     struct kproducer *p = vp;
     rd_kafka_topic_destroy(p->rkt);
     rd_kafka_destroy(p->rk);
+    free(p->pending_bytes);
     free(p);
 }
 
@@ -233,6 +305,7 @@ static int kafka_consumer_open(void *vctx, int id, void **cp, char *err, size_t 
         return -EINVAL;
     }
     rd_kafka_poll_set_consumer(c->rk);
+    c->queue = rd_kafka_queue_get_consumer(c->rk);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(o->partitions);
     for (int i = 0; i < o->partitions; i++)
         rd_kafka_topic_partition_list_add(parts, ctx->topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -240,6 +313,7 @@ static int kafka_consumer_open(void *vctx, int id, void **cp, char *err, size_t 
     rd_kafka_topic_partition_list_destroy(parts);
     if (e) {
         snprintf(err, errlen, "assign: %s", rd_kafka_err2str(e));
+        rd_kafka_queue_destroy(c->queue);
         rd_kafka_destroy(c->rk);
         free(c);
         return -EIO;
@@ -248,25 +322,37 @@ static int kafka_consumer_open(void *vctx, int id, void **cp, char *err, size_t 
     return 0;
 }
 
+/* Counts @m (delivering it if it is a message, an error otherwise) and destroys it. */
+static int take(struct kconsumer *c, rd_kafka_message_t *m, bench_deliver_fn *fn, void *arg)
+{
+    int got = 0;
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            c->errors++;
+    } else {
+        fn(arg, m->payload, m->len);
+        got = 1;
+    }
+    rd_kafka_message_destroy(m);
+    return got;
+}
+
 static int kafka_consumer_poll(void *vc, int timeout_ms, bench_deliver_fn *fn, void *arg)
 {
     struct kconsumer *c = vc;
-    int got = 0;
-    /* One at a time: rd_kafka_consume_batch_queue() would wait for a full batch or the whole
-     * timeout, which adds up to @timeout_ms to the latency of a trickle of messages. */
+    /* The first message with a wait; rd_kafka_consume_batch_queue() alone would wait for a full
+     * batch or the whole timeout, adding up to @timeout_ms to the latency of a trickle. */
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
-    while (m) {
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                c->errors++;
-        } else {
-            fn(arg, m->payload, m->len);
-            got++;
-        }
-        rd_kafka_message_destroy(m);
-        if (got >= 4096)
+    if (!m)
+        return 0;
+    int got = take(c, m, fn, arg);
+    while (got < 4096) {
+        /* Timeout 0: only what has already arrived. */
+        ssize_t n = rd_kafka_consume_batch_queue(c->queue, 0, c->batch, CONSUME_BATCH);
+        if (n <= 0)
             break;
-        m = rd_kafka_consumer_poll(c->rk, 0); /* only what has already arrived */
+        for (ssize_t i = 0; i < n; i++)
+            got += take(c, c->batch[i], fn, arg);
     }
     return got;
 }
@@ -274,6 +360,7 @@ static int kafka_consumer_poll(void *vc, int timeout_ms, bench_deliver_fn *fn, v
 static void kafka_consumer_close(void *vc)
 {
     struct kconsumer *c = vc;
+    rd_kafka_queue_destroy(c->queue);
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
     free(c);
