@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "cpu_meter.h"
 #include "embedded_client.h"
 #include "histogram.h"
 #include "message.h"
@@ -260,11 +261,24 @@ int main(int argc, char **argv)
         pthread_create(&ps[i].thread, NULL, producer_main, &ps[i]);
 
     uint64_t last_sent = 0, last_recv = 0, tick = run.start_ns + 1000000000u;
+    struct bench_cpu_sample cpu0 = {0}, cpu1;
+    int cpu_started = 0;
+    uint64_t cpu0_ns = run.measure_ns;
     while (bench_now_ns() < run.end_ns) {
         uint64_t now = bench_now_ns();
         uint64_t until = tick < run.end_ns ? tick : run.end_ns;
+        if (!cpu_started && run.measure_ns < until)
+            until = run.measure_ns;
         if (now < until)
             sleep_ns(until - now);
+        if (!cpu_started && bench_now_ns() >= run.measure_ns) {
+            /* The CPU figures cover what the rates cover: the time after the warm-up. */
+            cpu0_ns = bench_now_ns();
+            if (bench_cpu_sample(o.server_pid, &cpu0) != 0)
+                fprintf(stderr, "shardbus-bench: --server-pid %d: cannot read its CPU time\n",
+                        o.server_pid);
+            cpu_started = 1;
+        }
         if (bench_now_ns() >= tick) {
             if (o.progress)
                 progress(&run, ps, cs, &last_sent, &last_recv);
@@ -293,6 +307,12 @@ int main(int argc, char **argv)
             tick += 1000000000u;
         }
     }
+    if (!cpu_started) { /* a run shorter than its warm-up: nothing measured */
+        cpu0_ns = bench_now_ns();
+        bench_cpu_sample(o.server_pid, &cpu0);
+    }
+    uint64_t cpu1_ns = bench_now_ns();
+    bench_cpu_sample(o.server_pid, &cpu1);
     struct bench_hist *all = malloc(sizeof *all);
     if (!all) {
         fprintf(stderr, "shardbus-bench: out of memory\n");
@@ -316,6 +336,10 @@ int main(int argc, char **argv)
     res.send_seconds = (double)(last_send - run.measure_ns) / 1e9;
     res.receive_seconds = (double)(last_recv_ns - run.measure_ns) / 1e9;
     res.latency = all;
+    res.cpu_window_s = (double)(cpu1_ns - cpu0_ns) / 1e9;
+    res.client_cpu_s = cpu1.self_s - cpu0.self_s;
+    res.server_cpu_s =
+        cpu0.server_s >= 0 && cpu1.server_s >= 0 ? cpu1.server_s - cpu0.server_s : -1;
     res.ok = res.lost == 0 && res.duplicated == 0 && res.corrupt == 0 && res.send_failed == 0 &&
              res.errors == 0 && res.sent > 0;
     time_t wall = time(NULL);

@@ -13,7 +13,8 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
+    fprintf(
+        f,
         "usage: shardbus-bench [options]\n"
         "End-to-end load generator: producers publish numbered, timestamped messages, consumers\n"
         "check every one arrives once and measure the latency. Exit 0 when all data arrived\n"
@@ -37,7 +38,7 @@ static void usage(FILE *f)
         "                       batch waits (5, librdkafka's default)\n"
         "  --acks all|1|0       librdkafka and shardbus-native acks (all, librdkafka's default)\n"
         "  --inflight N         shardbus-native: Produce requests in flight per producer (8)\n"
-"  --kafka-set K=V      any other librdkafka setting, for producers and consumers\n"
+        "  --kafka-set K=V      any other librdkafka setting, for producers and consumers\n"
         "                       (repeatable, at most 16)\n"
         "  --duration S         seconds of sending measured, after the warm-up (10)\n"
         "  --warmup S           seconds of sending first, verified but left out of the rates\n"
@@ -50,6 +51,8 @@ static void usage(FILE *f)
         "  --data-dir DIR       embedded: the durable log in DIR (an empty folder: a topic left\n"
         "                       by an earlier run is refused); memory only without it\n"
         "  --durability MODE    embedded with --data-dir: none, batch or interval (batch)\n"
+        "  --server-pid PID     also measure the CPU time of the server process PID (its\n"
+        "                       seconds per message beside the clients'; /proc/PID/stat)\n"
         "  --json FILE          also write the results as JSON\n"
         "  --label TEXT         a name for this run in the JSON (the system's name)\n"
         "  --quiet              no progress line\n"
@@ -102,18 +105,29 @@ bad:
 int bench_options_parse(struct bench_options *o, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"system", required_argument, NULL, 's'},     {"addr", required_argument, NULL, 'a'},
-        {"producers", required_argument, NULL, 'p'},  {"consumers", required_argument, NULL, 'c'},
-        {"partitions", required_argument, NULL, 'P'}, {"size", required_argument, NULL, 'S'},
-        {"batch", required_argument, NULL, 'b'},      {"linger-ms", required_argument, NULL, 'l'},
-        {"acks", required_argument, NULL, 'k'},       {"inflight", required_argument, NULL, 'I'},
-        {"kafka-set", required_argument, NULL, 'K'},       {"duration", required_argument, NULL, 'd'},
+        {"system", required_argument, NULL, 's'},
+        {"addr", required_argument, NULL, 'a'},
+        {"producers", required_argument, NULL, 'p'},
+        {"consumers", required_argument, NULL, 'c'},
+        {"partitions", required_argument, NULL, 'P'},
+        {"size", required_argument, NULL, 'S'},
+        {"batch", required_argument, NULL, 'b'},
+        {"linger-ms", required_argument, NULL, 'l'},
+        {"acks", required_argument, NULL, 'k'},
+        {"inflight", required_argument, NULL, 'I'},
+        {"kafka-set", required_argument, NULL, 'K'},
+        {"duration", required_argument, NULL, 'd'},
         {"warmup", required_argument, NULL, 'w'},
-        {"rate", required_argument, NULL, 'r'},       {"drain-timeout", required_argument, NULL, 'D'},
-        {"json", required_argument, NULL, 'j'},       {"label", required_argument, NULL, 'L'},
-        {"shards", required_argument, NULL, 'N'},     {"data-dir", required_argument, NULL, 'F'},
+        {"rate", required_argument, NULL, 'r'},
+        {"drain-timeout", required_argument, NULL, 'D'},
+        {"json", required_argument, NULL, 'j'},
+        {"label", required_argument, NULL, 'L'},
+        {"shards", required_argument, NULL, 'N'},
+        {"data-dir", required_argument, NULL, 'F'},
         {"durability", required_argument, NULL, 'U'},
-        {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
+        {"server-pid", required_argument, NULL, 'X'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -229,6 +243,11 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv)
             o->shards = (int)v;
             break;
         case 'F': o->data_dir = optarg; break;
+        case 'X':
+            if (parse_long("--server-pid", optarg, 1, 0x7fffffff, &v))
+                return -1;
+            o->server_pid = (int)v;
+            break;
         case 'U':
             if (!strcmp(optarg, "none"))
                 o->durability = 0;

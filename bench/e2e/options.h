@@ -36,6 +36,7 @@ struct bench_options {
     double warmup_s;   /* sent and verified, left out of the figures */
     double rate;            /* messages per second over all producers, 0 = as fast as possible */
     double drain_timeout_s; /* after the producers stop: give up when nothing arrives this long */
+    int server_pid;         /* > 0: the server process whose CPU time is measured too */
     const char *json_path;
     const char *label;
     int progress; /* 1: a progress line on stderr once a second */

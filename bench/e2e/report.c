@@ -31,6 +31,15 @@ void bench_report_print(FILE *f, const struct bench_options *o, const struct ben
     for (unsigned i = 0; i < NPCTS; i++)
         fprintf(f, "  %s %.1f", pct_names[i], (double)bench_hist_percentile(r->latency, pcts[i]) / 1e3);
     fprintf(f, "  max %.1f\n", (double)r->latency->max / 1e3);
+    /* CPU per message: over the messages stamped after the warm-up (each sent once). */
+    double per_msg = r->sent_measured ? 1e6 / (double)r->sent_measured : 0;
+    double window = r->cpu_window_s > 0 ? r->cpu_window_s : 1;
+    fprintf(f, "  cpu          client %.3f us/msg (%.2f cores)", r->client_cpu_s * per_msg,
+            r->client_cpu_s / window);
+    if (r->server_cpu_s >= 0)
+        fprintf(f, "  server %.3f us/msg (%.2f cores)", r->server_cpu_s * per_msg,
+                r->server_cpu_s / window);
+    fprintf(f, "  over %.2f s\n", r->cpu_window_s);
     fprintf(f, "  data         %s: lost %llu, duplicated %llu, corrupt %llu, send failures %llu, "
                "client errors %d\n",
             r->ok ? "verified" : "WRONG", (unsigned long long)r->lost,
@@ -89,6 +98,13 @@ int bench_report_json(const char *path, const struct bench_options *o, const str
             (unsigned long long)r->sent_measured, (unsigned long long)r->received_measured);
     fprintf(f, "  \"send_seconds\": %.4f,\n  \"receive_seconds\": %.4f,\n", r->send_seconds,
             r->receive_seconds);
+    double per_msg = r->sent_measured ? 1e6 / (double)r->sent_measured : 0;
+    fprintf(f, "  \"cpu\": {\"window_s\": %.4f, \"client_s\": %.4f, \"client_us_per_msg\": %.4f",
+            r->cpu_window_s, r->client_cpu_s, r->client_cpu_s * per_msg);
+    if (r->server_cpu_s >= 0)
+        fprintf(f, ", \"server_s\": %.4f, \"server_us_per_msg\": %.4f", r->server_cpu_s,
+                r->server_cpu_s * per_msg);
+    fprintf(f, "},\n");
     fprintf(f, "  \"lost\": %llu,\n  \"duplicated\": %llu,\n  \"corrupt\": %llu,\n"
                "  \"send_failed\": %llu,\n  \"client_errors\": %d,\n  \"ok\": %s,\n",
             (unsigned long long)r->lost, (unsigned long long)r->duplicated,

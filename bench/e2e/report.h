@@ -24,6 +24,10 @@ struct bench_result {
     double send_seconds;    /* from the end of the warm-up to the last publish call */
     double receive_seconds; /* from the end of the warm-up to the last measured arrival */
     const struct bench_hist *latency; /* after the warm-up, ns, publish call (or scheduled time) -> receipt */
+    /* CPU time from the end of the warm-up until every consumer is done (cpu_meter.h): */
+    double cpu_window_s;    /* wall seconds of that span */
+    double client_cpu_s;    /* this process: producers, consumers, client library threads */
+    double server_cpu_s;    /* the server process (--server-pid); < 0 when not measured */
     char date[32];          /* UTC, ISO 8601 */
     int ok;                 /* 1: every message arrived exactly once, intact */
 };

@@ -71,7 +71,9 @@ done
 echo "shardbusd pid $pid on 127.0.0.1:$port"
 
 "$bench" --system shardbus --addr "127.0.0.1:$port" --warmup 0.2 --duration 0.5 --rate 2000 --quiet \
-    --drain-timeout 10 --json "$tmp/rate.json" || { echo "FAIL: fixed-rate run"; exit 1; }
+    --drain-timeout 10 --server-pid "$pid" --json "$tmp/rate.json" || { echo "FAIL: fixed-rate run"; exit 1; }
+grep -q '"server_us_per_msg": [0-9]' "$tmp/rate.json" ||
+    { echo "FAIL: JSON has no server CPU figure (--server-pid $pid)"; exit 1; }
 "$bench" --system shardbus --addr "127.0.0.1:$port" --warmup 0.2 --duration 0.5 --producers 2 --consumers 2 \
     --partitions 3 --quiet --drain-timeout 10 || { echo "FAIL: throughput run"; exit 1; }
 grep -q '"ok": true' "$tmp/rate.json" || { echo "FAIL: JSON does not say ok"; exit 1; }
