@@ -12,11 +12,13 @@
  * BM_log_append/durability:{0,1,2} - append throughput, NONE / BATCH / INTERVAL (100 ms).
  *   Publishes N events (2M; 20K with SB_BENCH_SMOKE=1), retrying on -EAGAIN (64 spins, then
  *   yielding the CPU each time), then sb_producer_flush() must return 0: the time covers
- *   appending, writing (and for BATCH syncing) every event. Default write_buffer_bytes (16 MiB) and segment_bytes (64 MiB).
- *   Afterwards (untimed) the producer's stats must say N acknowledged and 0 failed, and a
- *   consumer subscribed from SB_OFFSET_BEGINNING on the same bus must read exactly N events,
- *   in order, each with its sequence number and offset. Reported: events/s, payload MB/s,
+ *   appending, writing (and for BATCH syncing) every event. Default write_buffer_bytes (16 MiB) and
+ * segment_bytes (64 MiB). Afterwards (untimed) the producer's stats must say N acknowledged and 0
+ * failed, and a consumer subscribed from SB_OFFSET_BEGINNING on the same bus must read exactly N
+ * events, in order, each with its sequence number and offset. Reported: events/s, payload MB/s,
  *   disk MB/s and the .log bytes per event. The .log size is kept for BM_raw_write.
+ *   Also (here and in the raw writes) cpu_cores and cpu_s/GB: the CPU time of every thread of
+ *   the process over the timed region (report_cpu()), which bounds what N cores can do.
  *
  * BM_raw_write/sync:{0,1} - the baseline for BM_log_append: the same number of bytes the bus
  *   wrote to its .log files (from the latest BM_log_append run; measured by an untimed NONE bus
@@ -354,6 +356,16 @@ uint64_t append_events()
     return bench::pick(uint64_t(2) << 20, 20000);
 }
 
+/* CPU counters of a timed region that wrote @bytes of .log in @wall_s: cpu_cores, the CPUs it
+ * kept busy on average (every thread of the process: benchmark, shard, io_uring workers), and
+ * cpu_s/GB, the CPU seconds it spent per GB written. On N CPUs no run of the same work can
+ * write faster than N / cpu_s/GB GB/s: the bound the machine's core count sets. */
+void report_cpu(benchmark::State &state, double cpu_s, double wall_s, uint64_t bytes)
+{
+    state.counters["cpu_cores"] = wall_s > 0 ? cpu_s / wall_s : 0;
+    state.counters["cpu_s/GB"] = bytes ? cpu_s / (double(bytes) / 1e9) : 0;
+}
+
 /* --- 1. append throughput --- */
 
 void BM_log_append(benchmark::State &state)
@@ -370,12 +382,17 @@ void BM_log_append(benchmark::State &state)
         fail_errno("sb_producer_open", rc);
 
     uint64_t retries = 0;
+    const double cpu0 = bench::process_cpu_s();
+    const int64_t t0 = bench::now_ns();
     for (auto _ : state) {
         retries += publish_range(p, 0, n);
         flush_or_fail(p);
     }
+    const double cpu_s = bench::process_cpu_s() - cpu0;
+    const double wall_s = double(bench::now_ns() - t0) / 1e9;
     check_all_acknowledged(p, n);
     const uint64_t log_bytes = total_size(log_files(dir.path()));
+    report_cpu(state, cpu_s, wall_s, log_bytes);
     verify_log(bus, n);
     sb_producer_close(p);
     close_bus(bus);
@@ -518,11 +535,15 @@ void run_raw_write(benchmark::State &state, uint64_t bytes, int open_flags, bool
     temp_dir dir;
     const int fd = create_prealloc(dir.path() + "/raw.log", bytes, open_flags);
     raw_writer w;
+    const double cpu0 = bench::process_cpu_s();
+    const int64_t t0 = bench::now_ns();
     for (auto _ : state) {
         w.write_seq(fd, bytes);
         if (sync && fdatasync(fd) != 0)
             fail_errno("fdatasync", errno);
     }
+    report_cpu(state, bench::process_cpu_s() - cpu0, double(bench::now_ns() - t0) / 1e9,
+               bytes * uint64_t(state.iterations()));
     struct stat st;
     if (fstat(fd, &st) != 0 || uint64_t(st.st_size) != bytes)
         bench::fail("raw file size", bytes, (unsigned long long)st.st_size);

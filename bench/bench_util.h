@@ -13,6 +13,7 @@
 #define SB_BENCH_UTIL_H
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sched.h>
 #include <time.h>
 
@@ -73,6 +74,16 @@ inline int64_t now_ns()
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/** CPU seconds (user + system) used so far by every thread of this process: the benchmark's
+ *  threads, the bus's shards and the kernel's io_uring workers (threads of this process). */
+inline double process_cpu_s()
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 /** The CPUs this process may run on, in increasing order. */
