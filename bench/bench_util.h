@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sched.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -84,6 +85,43 @@ inline double process_cpu_s()
     getrusage(RUSAGE_SELF, &ru);
     return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/** Steal time of the whole machine so far (ticks, /proc/stat): time the hypervisor kept our
+ *  virtual CPUs from running. 0 when unreadable. */
+inline unsigned long long steal_ticks()
+{
+    unsigned long long v[8] = {0};
+    FILE *f = std::fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                              &v[3], &v[4], &v[5], &v[6], &v[7]);
+    std::fclose(f);
+    return n == 8 ? v[7] : 0;
+}
+
+/**
+ * settle_after_delete - call after deleting a benchmark's files: sync, then wait until the
+ * machine's steal time has not grown for 2 s (at most 20 s). On this project's VM (ext4 with
+ * online discard), deleting a few GB makes the host pause the whole guest for 20-30 ms at a
+ * time over the next seconds, which the next benchmark would otherwise measure as its own
+ * latency. No wait in smoke mode.
+ */
+inline void settle_after_delete()
+{
+    sync();
+    if (smoke())
+        return;
+    unsigned long long last = steal_ticks();
+    int still = 0;
+    for (int waited = 0; still < 2 && waited < 20; waited++) {
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, nullptr);
+        const unsigned long long now = steal_ticks();
+        still = now == last ? still + 1 : 0;
+        last = now;
+    }
 }
 
 /** The CPUs this process may run on, in increasing order. */
