@@ -448,6 +448,15 @@ static inline bool sb_ring_head_moved_seq_cst(struct sb_ring_producer *p)
     return moved;
 }
 
+/* Records of @need bytes that fit in a ring of @capacity with @used bytes unreleased, keeping
+ * a header's worth free after them (the zero mark). @used never exceeds capacity - header for
+ * a well-behaved producer; the check keeps a bad index from wrapping the arithmetic. */
+static inline uint64_t sb_ring_fit_(uint64_t capacity, uint64_t used, uint64_t need)
+{
+    const uint64_t room = used < capacity ? capacity - used : 0;
+    return room > SB_RING_HEADER_BYTES ? (room - SB_RING_HEADER_BYTES) / need : 0;
+}
+
 /**
  * sb_ring_write_n - write up to @n records of @len bytes each, taken one after another from
  * @src, and commit them (and any earlier claims) with one release store. The copy-in
@@ -476,11 +485,12 @@ static inline size_t sb_ring_write_n(struct sb_ring_producer *p, uint32_t type, 
      * per record. One record at a time (n == 1, a constant where sb_ring_write() inlines this)
      * takes the loop alone: its few instructions less keep the consumer from catching up
      * with the producer and missing on every record (measured by bench_ring). */
-    uint64_t fit = n > 1 ? (capacity - (claimed - head) - SB_RING_HEADER_BYTES) / need : 0;
+    uint64_t fit = n > 1 ? sb_ring_fit_(capacity, claimed - head, need) : 0;
     if (n > 1 && fit < n) {
-        /* Acquire pairs with the consumer's release store of head (sb_ring_release()). */
+        /* Acquire pairs with the consumer's release store of head (sb_ring_release(),
+         * sb_ring_release_seq_cst(), sb_ring_read_n()). */
         head = atomic_load_explicit(&shared->head, memory_order_acquire);
-        fit = (capacity - (claimed - head) - SB_RING_HEADER_BYTES) / need;
+        fit = sb_ring_fit_(capacity, claimed - head, need);
     }
     const uint64_t before_end = (capacity - (claimed & mask)) / need;
     if (fit > before_end)
@@ -581,6 +591,8 @@ static inline size_t sb_ring_read_n(struct sb_ring_consumer *c, uint32_t type, v
     uint64_t read = c->read;
     const uint64_t need = sb_ring_record_size(len), capacity = mask + 1;
     size_t done = 0;
+    if (len > sb_ring_max_payload(capacity))
+        return 0; /* no record can have that length (as in sb_ring_write_n()) */
     while (done < n) {
         /* Fast path, for batches (as in sb_ring_write_n()): a committed record of the wanted
          * type and length that ends inside the data area (the bounds check, for the one
@@ -588,8 +600,8 @@ static inline size_t sb_ring_read_n(struct sb_ring_consumer *c, uint32_t type, v
         const uint64_t pos = read & mask;
         if (n > 1 && pos + need <= capacity) {
             const struct sb_ring_record *rec = (const struct sb_ring_record *)(data + pos);
-            /* Acquire pairs with the release store of the first mark in sb_ring_commit() or
-             * sb_ring_write_n(). */
+            /* Acquire pairs with the release store of the first mark in sb_ring_commit(),
+             * sb_ring_commit_seq_cst() or sb_ring_write_n(). */
             if (atomic_load_explicit(&rec->mark, memory_order_acquire) == want &&
                 rec->type == type) {
                 memcpy(out + done * len, rec->payload, len);

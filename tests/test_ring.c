@@ -319,6 +319,52 @@ static void test_batch_copy(void)
         CHECK_EQ(sb_ring_read_n(&f.c, 3, out, 8, 300, &corrupt), 0);
         free(f.mem);
     }
+    /* A padding record whose length is the one asked for is skipped, never copied out as an
+     * item: 4080 bytes of 40-byte records (48 bytes each, 85 of them), then a 16-byte record
+     * that does not fit in the last 16 bytes: a padding record of 8 payload bytes at 4080. */
+    {
+        struct ring_fixture f;
+        fixture_init(&f, 4096);
+        unsigned char big[40] = {0}, in[16], out[300 * 8];
+        bool corrupt = false;
+        for (int k = 0; k < 85; k++)
+            put(&f, 4, big, sizeof big);
+        for (int k = 0; k < 85; k++) {
+            const struct sb_ring_record *rec = sb_ring_peek(&f.c, NULL);
+            CHECK(rec && sb_ring_record_length(rec) == 40);
+            sb_ring_advance(&f.c, rec);
+        }
+        sb_ring_release(&f.c);
+        fill_item(in, 77, sizeof in);
+        put(&f, 3, in, sizeof in);
+        CHECK_EQ(f.p.committed, 4096 + 24); /* the padding took the last 16 bytes */
+        CHECK_EQ(sb_ring_read_n(&f.c, 3, out, 8, 300, &corrupt), 0);
+        CHECK(!corrupt);
+        const struct sb_ring_record *rec = sb_ring_peek(&f.c, NULL);
+        CHECK(rec && rec->type == 3 && sb_ring_record_length(rec) == 16);
+        CHECK(memcmp(rec->payload, in, sizeof in) == 0);
+        sb_ring_advance(&f.c, rec);
+        sb_ring_release(&f.c);
+        /* A record of the wanted length but another type ends the batch. */
+        for (size_t k = 0; k < 10; k++) {
+            fill_item(in, 100 + k, 8);
+            CHECK_EQ(sb_ring_write_n(&f.p, 3, in, 8, 1), 1);
+        }
+        CHECK_EQ(sb_ring_write_n(&f.p, 5, in, 8, 1), 1);
+        CHECK_EQ(sb_ring_write_n(&f.p, 3, in, 8, 1), 1);
+        CHECK_EQ(sb_ring_read_n(&f.c, 3, out, 8, 300, &corrupt), 10);
+        for (size_t k = 0; k < 10; k++) {
+            unsigned char want[8];
+            fill_item(want, 100 + k, 8);
+            CHECK(memcmp(out + k * 8, want, 8) == 0);
+        }
+        rec = sb_ring_peek(&f.c, NULL);
+        CHECK(rec && rec->type == 5);
+        sb_ring_advance(&f.c, rec);
+        CHECK_EQ(sb_ring_read_n(&f.c, 3, out, 8, 300, &corrupt), 1);
+        CHECK(!corrupt);
+        free(f.mem);
+    }
     static const size_t lens[] = {8, 13, 24, 100};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         const size_t len = lens[li];

@@ -68,8 +68,9 @@ static void *producer_main(void *arg)
     return NULL;
 }
 
-/* The copy calls: records of COPY_LEN bytes, each its sequence number then a pattern. */
-#define COPY_LEN 24u
+/* The copy calls: records of COPY_LEN bytes, each its sequence number then a pattern. 48-byte
+ * records do not divide the ring, so batches meet padding records at the wrap. */
+#define COPY_LEN 40u
 #define COPY_MAX_BATCH 300u
 
 static void fill_copy(unsigned char *dst, uint64_t seq)

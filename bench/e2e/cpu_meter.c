@@ -36,16 +36,18 @@ static int proc_cpu(int pid, double *out)
     /* Fields 3 (state) to 13 come first; utime and stime are fields 14 and 15, in ticks. */
     unsigned long long utime = 0, stime = 0;
     char *save = NULL;
-    int field = 3;
-    for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-        if (field == 14)
+    int field = 3, found = 0;
+    for (char *tok = strtok_r(p, " ", &save); tok && found < 2;
+         tok = strtok_r(NULL, " ", &save), field++) {
+        if (field == 14) {
             utime = strtoull(tok, NULL, 10);
-        else if (field == 15) {
+            found++;
+        } else if (field == 15) {
             stime = strtoull(tok, NULL, 10);
-            break;
+            found++;
         }
     }
-    if (field != 15)
+    if (found != 2)
         return -EPROTO;
     long hz = sysconf(_SC_CLK_TCK);
     *out = (double)(utime + stime) / (double)(hz > 0 ? hz : 100);

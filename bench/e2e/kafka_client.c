@@ -11,8 +11,9 @@
  * due at once (up to PRODUCE_BATCH; at a fixed rate that is usually one, since the producer's
  * idle callback hands over what is pending before it sleeps). One call takes the clock once and
  * enqueues to one partition, where rd_kafka_produce() reads the clock and runs the partitioner
- * per message. Each call goes to the next partition in turn, as librdkafka's sticky
- * partitioner does with keyless messages.
+ * per message. The client chooses the partition itself (a `partitioner` set with --kafka-set
+ * has no effect): one for 10 ms, then the next, as librdkafka's sticky partitioner does with
+ * keyless messages.
  *
  * Each consumer is its own client, assigned every partition from the beginning (no group
  * coordination; a group id only because librdkafka's consumer wants one), so each receives
@@ -45,7 +46,8 @@ struct kproducer {
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
     int partitions;
-    int32_t next_partition;
+    int32_t next_partition;   /* see sticky_partition() */
+    uint64_t partition_since; /* when next_partition was chosen */
     uint64_t failed; /* delivery reports with an error; only the producer thread (its polls) */
     int npending;    /* messages copied into @pending, not yet handed to librdkafka */
     size_t size;     /* bytes of each slot of @pending_bytes */
@@ -205,30 +207,53 @@ fail:
     return -EINVAL;
 }
 
-/* Hands every pending message to librdkafka, in order, waiting while its queue is full.
- * Returns 0, or -EIO if librdkafka refused a message for another reason. */
+/* The partition for the next hand-over: one partition for STICKY_NS at a time, then the next,
+ * as librdkafka's sticky partitioner treats keyless messages (sticky.partitioning.linger.ms,
+ * 10 ms by default). */
+#define STICKY_NS 10000000ull
+
+static int32_t sticky_partition(struct kproducer *p)
+{
+    const uint64_t now = bench_now_ns();
+    if (now - p->partition_since >= STICKY_NS) {
+        p->next_partition = (p->next_partition + 1) % p->partitions;
+        p->partition_since = now;
+    }
+    return p->next_partition;
+}
+
+/* Hands every pending message to librdkafka, in order, waiting while its queue is full
+ * (librdkafka refuses the first message that finds it full and every one after it: those are
+ * retried). A message refused for any other reason is counted in p->failed, as a failed
+ * delivery report would be. Returns 0, or -EIO when some message was refused that way. */
 static int hand_over(struct kproducer *p)
 {
     int done = 0;
-    int32_t partition = p->next_partition;
-    p->next_partition = (p->next_partition + 1) % p->partitions;
+    const int32_t partition = sticky_partition(p);
     while (done < p->npending) {
-        int n = p->npending - done;
-        int good =
+        const int n = p->npending - done;
+        const int good =
             rd_kafka_produce_batch(p->rkt, partition, RD_KAFKA_MSG_F_COPY, p->pending + done, n);
         if (good == n)
             break;
-        /* Messages before the first refused one were enqueued, in order; a full queue refuses
-         * that one and all after it (they are retried), any other error is final. */
-        int first_bad = done;
-        while (first_bad < p->npending && p->pending[first_bad].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            first_bad++;
-        if (first_bad < p->npending && p->pending[first_bad].err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            p->failed += (uint64_t)(p->npending - first_bad);
+        int first_full = -1;
+        uint64_t refused = 0;
+        for (int i = done; i < p->npending; i++) {
+            const rd_kafka_resp_err_t e = p->pending[i].err;
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && first_full < 0)
+                first_full = i;
+            else if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                refused++;
+        }
+        if (refused || first_full < 0) {
+            /* Not only a full queue: count every message not enqueued, retry none (a retry
+             * after a final error would reorder the messages). */
+            for (int i = done; i < p->npending; i++)
+                p->failed += p->pending[i].err != RD_KAFKA_RESP_ERR_NO_ERROR;
             p->npending = 0;
             return -EIO;
         }
-        done = first_bad;
+        done = first_full;
         rd_kafka_poll(p->rk, 1); /* the client's queue is full: wait for deliveries */
     }
     p->npending = 0;
@@ -244,7 +269,7 @@ static int kafka_produce(void *vp, const void *data, size_t len)
     memcpy(slot, data, len);
     p->pending[p->npending] = (rd_kafka_message_t){.payload = slot, .len = len};
     if (++p->npending == PRODUCE_BATCH)
-        return hand_over(p);
+        hand_over(p); /* a refused message is counted in p->failed, reported by the flush */
     return 0;
 }
 
