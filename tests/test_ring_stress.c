@@ -68,6 +68,18 @@ static void *producer_main(void *arg)
     return NULL;
 }
 
+/* A fresh ring of CAPACITY with both of @st's handles attached; returns its memory. */
+static void *ring_new(struct stress *st)
+{
+    size_t bytes = sb_ring_memory_size(CAPACITY);
+    void *mem = aligned_alloc(SB_CACHE_GUARD, bytes);
+    CHECK(mem);
+    CHECK_EQ(sb_ring_format(mem, bytes, CAPACITY), 0);
+    CHECK_EQ(sb_ring_producer_attach(&st->p, mem, bytes), 0);
+    CHECK_EQ(sb_ring_consumer_attach(&st->c, mem, bytes), 0);
+    return mem;
+}
+
 /* The copy calls: records of COPY_LEN bytes, each its sequence number then a pattern. 48-byte
  * records do not divide the ring, so batches meet padding records at the wrap. */
 #define COPY_LEN 40u
@@ -103,12 +115,7 @@ static void *copy_producer_main(void *arg)
 static int copy_phase(uint64_t records)
 {
     struct stress st = {.records = records};
-    size_t bytes = sb_ring_memory_size(CAPACITY);
-    void *mem = aligned_alloc(SB_CACHE_GUARD, bytes);
-    CHECK(mem);
-    CHECK_EQ(sb_ring_format(mem, bytes, CAPACITY), 0);
-    CHECK_EQ(sb_ring_producer_attach(&st.p, mem, bytes), 0);
-    CHECK_EQ(sb_ring_consumer_attach(&st.c, mem, bytes), 0);
+    void *mem = ring_new(&st);
     pthread_t producer;
     CHECK_EQ(pthread_create(&producer, NULL, copy_producer_main, &st), 0);
     unsigned char out[COPY_MAX_BATCH * COPY_LEN], expect[COPY_LEN];
@@ -139,12 +146,7 @@ int main(int argc, char **argv)
 {
     struct stress st;
     st.records = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000ULL;
-    size_t bytes = sb_ring_memory_size(CAPACITY);
-    void *mem = aligned_alloc(SB_CACHE_GUARD, bytes);
-    CHECK(mem);
-    CHECK_EQ(sb_ring_format(mem, bytes, CAPACITY), 0);
-    CHECK_EQ(sb_ring_producer_attach(&st.p, mem, bytes), 0);
-    CHECK_EQ(sb_ring_consumer_attach(&st.c, mem, bytes), 0);
+    void *mem = ring_new(&st);
 
     pthread_t producer;
     CHECK_EQ(pthread_create(&producer, NULL, producer_main, &st), 0);
