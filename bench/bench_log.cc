@@ -12,13 +12,13 @@
  * BM_log_append/durability:{0,1,2} - append throughput, NONE / BATCH / INTERVAL (100 ms).
  *   Publishes N events (2M; 20K with SB_BENCH_SMOKE=1), retrying on -EAGAIN (64 spins, then
  *   yielding the CPU each time), then sb_producer_flush() must return 0: the time covers
- *   appending, writing (and for BATCH syncing) every event. Default write_buffer_bytes (16 MiB) and
- * segment_bytes (64 MiB). Afterwards (untimed) the producer's stats must say N acknowledged and 0
- * failed, and a consumer subscribed from SB_OFFSET_BEGINNING on the same bus must read exactly N
- * events, in order, each with its sequence number and offset. Reported: events/s, payload MB/s,
- *   disk MB/s and the .log bytes per event. The .log size is kept for BM_raw_write.
- *   Also (here and in the raw writes) cpu_cores and cpu_s/GB: the CPU time of every thread of
- *   the process over the timed region (report_cpu()), which bounds what N cores can do.
+ *   appending, writing (and for BATCH syncing) every event. Default write_buffer_bytes (16
+ *   MiB) and segment_bytes (64 MiB). Afterwards (untimed) the producer's stats must say N
+ *   acknowledged and 0 failed, and a consumer subscribed from SB_OFFSET_BEGINNING on the same
+ *   bus must read exactly N events, in order, each with its sequence number and offset.
+ *   Reported: events/s, payload MB/s, disk MB/s and the .log bytes per event. The .log size is kept
+ * for BM_raw_write. Also (here and in the raw writes) cpu_cores and cpu_s/GB: the CPU time of every
+ * thread of the process over the timed region (report_cpu()), which bounds what N cores can do.
  *
  * BM_raw_write/sync:{0,1} - the baseline for BM_log_append: the same number of bytes the bus
  *   wrote to its .log files (from the latest BM_log_append run; measured by an untimed NONE bus

@@ -497,26 +497,17 @@ static inline size_t sb_ring_write_n(struct sb_ring_producer *p, uint32_t type, 
         fit = before_end;
     if (fit > n)
         fit = n;
-    if (fit) {
-        unsigned char *at = data + (claimed & mask);
+    for (unsigned char *at = data + (claimed & mask); done < fit; done++, at += need) {
         struct sb_ring_record *rec = (struct sb_ring_record *)at;
         rec->type = type;
-        memcpy(rec->payload, s, len);
-        if (claimed == committed)
-            first_mark = mark;
+        memcpy(rec->payload, s + done * len, len);
+        if (done == 0 && claimed == committed)
+            first_mark = mark; /* the commit below stores it last */
         else
             /* Relaxed: published by the release store of the first mark below. */
             atomic_store_explicit(&rec->mark, mark, memory_order_relaxed);
-        for (done = 1; done < fit; done++) {
-            at += need;
-            rec = (struct sb_ring_record *)at;
-            rec->type = type;
-            memcpy(rec->payload, s + done * len, len);
-            /* Relaxed: published by the release store of the first mark below. */
-            atomic_store_explicit(&rec->mark, mark, memory_order_relaxed);
-        }
-        claimed += fit * need;
     }
+    claimed += fit * need;
     for (; done < n; done++) {
         const uint64_t pos = claimed & mask;
         const uint64_t pad = (pos + need > capacity) ? capacity - pos : 0;

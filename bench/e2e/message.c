@@ -21,20 +21,26 @@ static void ramp_init(void)
         RAMP[i] = (uint8_t)i;
 }
 
+/* The expected bytes of message @seq's body from offset @i on: a slice of RAMP, *n bytes long
+ * (at most 256 and at most @end - @i). */
+static const uint8_t *body_slice(uint64_t seq, size_t i, size_t end, size_t *n)
+{
+    pthread_once(&ramp_once, ramp_init);
+    *n = end - i < 256 ? end - i : 256;
+    return RAMP + ((seq * 31u + i) & 255u);
+}
+
 void bench_msg_encode(void *buf, size_t size, uint32_t producer, uint64_t seq, uint64_t ts_ns)
 {
     uint8_t *p = buf;
     uint32_t magic = BENCH_MSG_MAGIC;
-    pthread_once(&ramp_once, ramp_init);
     memcpy(p, &magic, 4);
     memcpy(p + 4, &producer, 4);
     memcpy(p + 8, &seq, 8);
     memcpy(p + 16, &ts_ns, 8);
-    for (size_t i = BENCH_MSG_HEADER; i < size;) {
-        size_t start = (size_t)((seq * 31u + i) & 255u);
-        size_t n = size - i < 256 ? size - i : 256;
-        memcpy(p + i, RAMP + start, n);
-        i += n;
+    for (size_t i = BENCH_MSG_HEADER, n; i < size; i += n) {
+        const uint8_t *want = body_slice(seq, i, size, &n);
+        memcpy(p + i, want, n);
     }
 }
 
@@ -50,13 +56,10 @@ int bench_msg_decode(const void *buf, size_t len, size_t size, struct bench_msg_
     memcpy(&out->producer, p + 4, 4);
     memcpy(&out->seq, p + 8, 8);
     memcpy(&out->ts_ns, p + 16, 8);
-    pthread_once(&ramp_once, ramp_init);
-    for (size_t i = BENCH_MSG_HEADER; i < len;) {
-        size_t start = (size_t)((out->seq * 31u + i) & 255u);
-        size_t n = len - i < 256 ? len - i : 256;
-        if (memcmp(p + i, RAMP + start, n) != 0)
+    for (size_t i = BENCH_MSG_HEADER, n; i < len; i += n) {
+        const uint8_t *want = body_slice(out->seq, i, len, &n);
+        if (memcmp(p + i, want, n) != 0)
             return -EINVAL;
-        i += n;
     }
     return 0;
 }
