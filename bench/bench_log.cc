@@ -9,7 +9,9 @@
  * first and last 8 bytes; every benchmark checks what it moved and abort()s on a mismatch.
  * MB = 10^6 bytes. "payload" = value bytes; "disk" = bytes of the .log segment files.
  *
- * BM_log_append/durability:{0,1,2} - append throughput, NONE / BATCH / INTERVAL (100 ms).
+ * BM_log_append/durability:{0,1,2}/direct_io:{1,0} - append throughput, NONE / BATCH / INTERVAL
+ *   (100 ms), with sb_config.direct_io 1 (O_DIRECT writes of whole blocks staged by the shard)
+ *   and 0 (through the page cache); the default (-1) is 1 for BATCH and INTERVAL, 0 for NONE.
  *   Publishes N events (2M; 20K with SB_BENCH_SMOKE=1), retrying on -EAGAIN (64 spins, then
  *   yielding the CPU each time), then sb_producer_flush() must return 0: the time covers
  *   appending, writing (and for BATCH syncing) every event. Default write_buffer_bytes (16
@@ -225,7 +227,7 @@ uint64_t total_size(const std::vector<std::string> &files)
 /* A bus of 1 shard on @cpu with its log in @dir, topic kTopic of 1 partition (kept if the log
  * already has it). @partition_memory 0 = the default; @idle_spin_us < 0 = the default. */
 struct sb_bus *open_log_bus(const std::string &dir, int cpu, enum sb_durability durability,
-                            size_t partition_memory, int idle_spin_us = -1)
+                            size_t partition_memory, int idle_spin_us = -1, int direct_io = -1)
 {
     struct sb_config cfg;
     sb_config_init(&cfg);
@@ -240,6 +242,7 @@ struct sb_bus *open_log_bus(const std::string &dir, int cpu, enum sb_durability 
         cfg.partition_memory_bytes = partition_memory;
     if (idle_spin_us >= 0)
         cfg.idle_spin_us = unsigned(idle_spin_us);
+    cfg.direct_io = direct_io;
     struct sb_bus *bus = nullptr;
     int rc = sb_bus_open(&cfg, &bus);
     if (rc)
@@ -376,10 +379,11 @@ void report_cpu(benchmark::State &state, double cpu_s, double wall_s, uint64_t b
 void BM_log_append(benchmark::State &state)
 {
     const auto durability = static_cast<enum sb_durability>(state.range(0));
+    const int direct_io = int(state.range(1));
     const uint64_t n = append_events();
     const bench::cpu_pair cpus = bench::pick_cpu_pair();
     temp_dir dir;
-    struct sb_bus *bus = open_log_bus(dir.path(), cpus.a, durability, 0);
+    struct sb_bus *bus = open_log_bus(dir.path(), cpus.a, durability, 0, -1, direct_io);
     bench::scoped_pin pin(cpus.b);
     struct sb_producer *p = nullptr;
     int rc = sb_producer_open(bus, &p);
@@ -876,10 +880,8 @@ void BM_log_replay(benchmark::State &state)
 
 /* One iteration = one measurement (a fresh log); repetitions give the spread. */
 BENCHMARK(BM_log_append)
-    ->ArgName("durability")
-    ->Arg(SB_DURABILITY_NONE)
-    ->Arg(SB_DURABILITY_BATCH)
-    ->Arg(SB_DURABILITY_INTERVAL)
+    ->ArgNames({"durability", "direct_io"})
+    ->ArgsProduct({{SB_DURABILITY_NONE, SB_DURABILITY_BATCH, SB_DURABILITY_INTERVAL}, {1, 0}})
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

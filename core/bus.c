@@ -37,6 +37,7 @@ void sb_config_init(struct sb_config *cfg)
     cfg->retention_bytes = -1;
     cfg->retention_ms = -1;
     cfg->write_buffer_bytes = DEFAULT_WRITE_BUFFER_BYTES;
+    cfg->direct_io = -1;
 }
 
 const char *sb_version_string(void)

@@ -31,6 +31,9 @@ static void log_config_for(const struct sb_bus *bus, const struct sb_topic *topi
     lc->segment_bytes = bus->cfg.segment_bytes;
     lc->retention_bytes = topic->cfg.retention_bytes;
     lc->retention_ms = topic->cfg.retention_ms;
+    /* -1: direct where syncs wait for the writes (sb_config.direct_io). */
+    lc->direct_io = bus->cfg.direct_io > 0 ||
+                    (bus->cfg.direct_io < 0 && bus->cfg.durability != SB_DURABILITY_NONE);
 }
 
 static int open_partition_logs(struct sb_bus *bus, struct sb_topic *topic)

@@ -27,6 +27,7 @@
 #include "ring.h"
 #include "log_writer.h"
 #include "record_batch.h"
+#include "shard_direct.h"
 #include "topic.h"
 #include "wire.h"
 
@@ -138,6 +139,10 @@ struct sb_sealed_batch {
     uint64_t first_seq;  /* the partition's append_seq of its first record */
     uint64_t position;
     int fd;
+    int slot;            /* the writer's file slot of fd */
+    /* fd is an O_DIRECT descriptor: written through shard_direct.c, linked into runs there */
+    bool direct, in_run, run_head;
+    int32_t run_next;
     /* A batch appended whole (sb_shard_log_append_batch()): told once it is written or failed. */
     void (*done)(struct sb_shard *s, void *arg, int error, int64_t base_offset);
     void *done_arg;
@@ -254,6 +259,7 @@ struct sb_shard {
     int *retired_slots;
     uint64_t *retired_seq;
     uint32_t retired_count, retired_cap;
+    struct sb_direct_stage stage;        /* direct writes' staging buffer (shard_direct.h) */
     int *unsynced_slots;                 /* INTERVAL: files written since the last sync */
     uint32_t unsynced_count, unsynced_cap;
     int64_t last_sync_ms, last_retention_ms;

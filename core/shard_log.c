@@ -101,6 +101,7 @@ void sb_shard_log_destroy(struct sb_shard *s)
     free(s->retired_slots);
     free(s->retired_seq);
     free(s->unsynced_slots);
+    sb_direct_stage_free(&s->stage);
 }
 
 static int push_int(int **arr, uint32_t *count, uint32_t *cap, int v)
@@ -380,11 +381,20 @@ static int group_submit(struct sb_shard *s)
             continue;
         }
         b->fd = fd;
+        b->slot = slot;
+        b->direct = sb_plog_fd_is_direct(b->part->plog, fd);
         sb_batch_set_base_offset(b->buf, b->base_offset);
-        if (sb_log_writer_add(&s->writer, slot, b->position, b->buf, b->len))
+        if (!b->direct && sb_log_writer_add(&s->writer, slot, b->position, b->buf, b->len))
             group_error = -ENOMEM;
         if (cfg->durability == SB_DURABILITY_INTERVAL)
             push_int(&s->unsynced_slots, &s->unsynced_count, &s->unsynced_cap, slot);
+    }
+    /* The batches going to O_DIRECT files, in whole blocks through the staging buffer (no
+     * older group's write is in flight: sb_shard_log_can_submit() said so above). */
+    if (!group_error) {
+        int rc = sb_direct_stage_add(&s->stage, &s->writer, g->batches, g->batch_count);
+        if (rc)
+            group_error = rc;
     }
     /* A segment left behind by a roll in this group is synced before its slot is released: a
      * later interval sync could no longer reach it. */
@@ -654,6 +664,16 @@ static void group_complete(struct sb_shard *s)
             sb_batch_parse_header(b->buf, b->len, &info, &why);
             sb_plog_commit(b->part->plog, &info, b->position);
         }
+        /* Segments a roll closed whose writes are now all done lose their direct padding. */
+        for (size_t i = 0; i < g->batch_count; i++)
+            if (g->batches[i].part->plog->untrimmed) {
+                struct sb_plog *plog = g->batches[i].part->plog;
+                int rc = sb_plog_trim_closed(plog);
+                if (rc)
+                    shard_report(s, SB_LOG_WARN, "%s partition %u: cannot cut the direct "
+                                 "padding of a closed segment (recovery will): %s",
+                                 plog->topic, plog->partition, strerror(-rc));
+            }
         /* Acknowledge first: handlers may take a while, producers should not wait for them. */
         write_acks(s, g, 0);
         settle_links(g, 0);

@@ -296,8 +296,14 @@ static int queue_write(struct sb_log_writer *w, unsigned gi, size_t i, bool link
     struct io_uring_sqe *sqe = get_sqe(w);
     if (!sqe)
         return -EIO;
-    io_uring_prep_write_fixed(sqe, wr->slot, wr->buf + wr->done, wr->len - wr->done,
-                              wr->position + wr->done, 0);
+    /* A buffer outside the registered arena (the shard's staging buffer of direct writes)
+     * goes as a plain write: the kernel pins its pages for the write. */
+    if (wr->buf >= w->arena && wr->buf < w->arena + w->arena_bytes)
+        io_uring_prep_write_fixed(sqe, wr->slot, wr->buf + wr->done, wr->len - wr->done,
+                                  wr->position + wr->done, 0);
+    else
+        io_uring_prep_write(sqe, wr->slot, wr->buf + wr->done, wr->len - wr->done,
+                            wr->position + wr->done);
     sqe->flags |= IOSQE_FIXED_FILE | (link ? IOSQE_IO_LINK : 0);
     io_uring_sqe_set_data64(sqe, op_data(gi, i, TAG_WRITE));
     return 0;

@@ -62,7 +62,7 @@ struct sb_log_io_cb {
 struct sb_log_write {
     int slot;          /* registered file */
     uint64_t position; /* file offset */
-    const unsigned char *buf; /* inside the arena */
+    const unsigned char *buf; /* inside the arena, or another buffer (sb_log_writer_add) */
     uint32_t len;
     uint32_t done;     /* bytes written so far */
     int result;        /* 0, or the error of this write or of the sync of its file */
@@ -172,8 +172,9 @@ int sb_log_writer_file_add(struct sb_log_writer *w, int fd);
 void sb_log_writer_file_remove(struct sb_log_writer *w, int slot);
 
 /**
- * sb_log_writer_add - add a write of @len bytes at @buf (inside the arena) to @slot at
- * @position, to the group being collected. Returns 0 or -ENOMEM.
+ * sb_log_writer_add - add a write of @len bytes at @buf to @slot at @position, to the group
+ * being collected. @buf is inside the arena (a fixed-buffer write), or any memory that stays
+ * untouched until the group's writes are done. Returns 0 or -ENOMEM.
  */
 int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
                       const unsigned char *buf, uint32_t len);

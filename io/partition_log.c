@@ -33,6 +33,7 @@ void sb_log_config_init(struct sb_log_config *cfg)
     cfg->retention_bytes = -1;
     cfg->retention_ms = -1;
     cfg->preallocate = true;
+    cfg->direct_io = false;
 }
 
 void sb_segment_file_name(char *buf, size_t cap, int64_t base_offset, const char *ext)
@@ -130,13 +131,15 @@ static void segment_close(struct sb_segment *seg)
 {
     if (seg->log_fd >= 0)
         close(seg->log_fd);
+    if (seg->direct_fd >= 0)
+        close(seg->direct_fd);
     if (seg->index_fd >= 0)
         close(seg->index_fd);
     if (seg->time_fd >= 0)
         close(seg->time_fd);
     free(seg->index);
     memset(seg, 0, sizeof(*seg));
-    seg->log_fd = seg->index_fd = seg->time_fd = -1;
+    seg->log_fd = seg->direct_fd = seg->index_fd = seg->time_fd = -1;
 }
 
 static int open_at(int dir_fd, int64_t base, const char *ext, int flags)
@@ -151,7 +154,7 @@ static int segment_open_files(struct sb_plog *log, struct sb_segment *seg, int64
                               bool create)
 {
     memset(seg, 0, sizeof(*seg));
-    seg->log_fd = seg->index_fd = seg->time_fd = -1;
+    seg->log_fd = seg->direct_fd = seg->index_fd = seg->time_fd = -1;
     seg->base_offset = base;
     seg->next_offset = base;
     seg->max_timestamp = -1;
@@ -215,6 +218,33 @@ static bool segment_index_matches(struct sb_segment *seg)
  * index in memory. Stops at the end of the file or at the first batch that fails; *bad_pos and
  * *why then tell where and why (bad_pos == size on a clean end).
  */
+bool sb_log_is_padding(const unsigned char *tail, uint64_t len, uint64_t file_size)
+{
+    if (len == 0 || len >= SB_LOG_DIRECT_BLOCK || file_size % SB_LOG_DIRECT_BLOCK != 0)
+        return false;
+    for (uint64_t i = 0; i < len; i++)
+        if (tail[i])
+            return false;
+    return true;
+}
+
+/* Is what follows the last valid batch (@bad_pos) of @seg's file of @file_size bytes direct
+ * padding? Then cut it off (not synced: should it come back after a crash, it is cut again).
+ * Returns 1 (padding, cut), 0 (not padding) or a negative errno. */
+static int segment_cut_padding(struct sb_segment *seg, uint64_t bad_pos, uint64_t file_size)
+{
+    unsigned char tail[SB_LOG_DIRECT_BLOCK];
+    uint64_t len = file_size - bad_pos;
+    if (len >= SB_LOG_DIRECT_BLOCK)
+        return 0;
+    ssize_t n = pread_full(seg->log_fd, tail, (size_t)len, bad_pos);
+    if (n < 0)
+        return (int)n;
+    if ((uint64_t)n != len || !sb_log_is_padding(tail, len, file_size))
+        return 0;
+    return ftruncate(seg->log_fd, (off_t)bad_pos) ? -errno : 1;
+}
+
 static int segment_scan(struct sb_plog *log, struct sb_segment *seg, uint64_t file_size,
                         uint64_t *bad_pos, const char **why)
 {
@@ -296,6 +326,14 @@ static int segment_recover(struct sb_plog *log, struct sb_segment *seg, int64_t 
     char name[64];
     sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
     if (bad_pos < (uint64_t)st.st_size) {
+        rc = segment_cut_padding(seg, bad_pos, (uint64_t)st.st_size);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            st.st_size = (off_t)bad_pos; /* a clean end: nothing was lost */
+        rc = 0;
+    }
+    if (bad_pos < (uint64_t)st.st_size) {
         if (seg->next_offset < recovery_point) {
             /* Batches below the recovery point were synced: what fails there is corruption. */
             report(log, SB_LOG_ERROR,
@@ -337,6 +375,16 @@ static int segment_load_closed(struct sb_plog *log, struct sb_segment *seg)
     if (rc)
         return rc;
     if (bad_pos < (uint64_t)st.st_size) {
+        /* A segment closed by a roll keeps its padding until every write to it is done (see
+         * sb_plog_trim_closed()): a crash in between leaves it. */
+        rc = segment_cut_padding(seg, bad_pos, (uint64_t)st.st_size);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            st.st_size = (off_t)bad_pos;
+        rc = 0;
+    }
+    if (bad_pos < (uint64_t)st.st_size) {
         char name[64];
         sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
         report(log, SB_LOG_ERROR,
@@ -377,7 +425,7 @@ static int plog_push_segment(struct sb_plog *log, struct sb_segment **out)
     }
     *out = &log->segments[log->segment_count++];
     memset(*out, 0, sizeof(**out));
-    (*out)->log_fd = (*out)->index_fd = (*out)->time_fd = -1;
+    (*out)->log_fd = (*out)->direct_fd = (*out)->index_fd = (*out)->time_fd = -1;
     return 0;
 }
 
@@ -391,6 +439,50 @@ static int preallocate(struct sb_plog *log, struct sb_segment *seg)
     }
     /* File systems without fallocate (some tmpfs versions, NFS): fine, just not preallocated. */
     return errno == EOPNOTSUPP ? 0 : -errno;
+}
+
+/* Give the active segment @seg its O_DIRECT descriptor when cfg.direct_io asks for one and
+ * the file system takes direct writes of SB_LOG_DIRECT_BLOCK blocks; otherwise it is written
+ * through the page cache (reported once per partition log). Never fails. */
+static void segment_open_direct(struct sb_plog *log, struct sb_segment *seg)
+{
+    if (!log->cfg.direct_io || seg->direct_fd >= 0)
+        return;
+    const char *why = NULL;
+#ifdef STATX_DIOALIGN
+    struct statx stx;
+    if (statx(seg->log_fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+        (stx.stx_mask & STATX_DIOALIGN)) {
+        if (stx.stx_dio_offset_align == 0)
+            why = "the file system does not support it";
+        else if (stx.stx_dio_offset_align > SB_LOG_DIRECT_BLOCK ||
+                 stx.stx_dio_mem_align > SB_LOG_DIRECT_BLOCK)
+            why = "the file system needs a larger alignment";
+    }
+#endif
+    char name[64];
+    sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
+    if (!why) {
+        seg->direct_fd = openat(log->dir_fd, name, O_WRONLY | O_DIRECT | O_CLOEXEC);
+        if (seg->direct_fd < 0)
+            why = strerror(errno);
+    }
+    if (why && !log->direct_reported) {
+        log->direct_reported = true;
+        report(log, SB_LOG_INFO, "%s partition %u: %s/%s: no direct I/O (%s): writing through "
+               "the page cache", log->topic, log->partition, log->dir, name, why);
+    }
+}
+
+/* Close @seg's O_DIRECT descriptor (and forget the head kept for it). */
+static void segment_drop_direct(struct sb_plog *log, struct sb_segment *seg)
+{
+    if (seg->direct_fd < 0)
+        return;
+    if (log->head_fd == seg->direct_fd)
+        log->head_fd = -1;
+    close(seg->direct_fd);
+    seg->direct_fd = -1;
 }
 
 /* Create a new, empty segment starting at @base and make its existence durable. */
@@ -409,8 +501,12 @@ static int plog_create_segment(struct sb_plog *log, int64_t base)
         segment_close(seg);
         unlink_segment_files(log, base);
         log->segment_count--;
+        return rc;
     }
-    return rc;
+    segment_open_direct(log, seg);
+    if (log->segment_count > 1 && log->segments[log->segment_count - 2].direct_fd >= 0)
+        log->untrimmed++; /* the segment this one follows: see sb_plog_trim_closed() */
+    return 0;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -516,6 +612,7 @@ static int plog_load(struct sb_plog *log)
     if (log->cfg.preallocate && last->size < log->cfg.segment_bytes &&
         fallocate(last->log_fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)log->cfg.segment_bytes) == 0)
         last->allocated = log->cfg.segment_bytes;
+    segment_open_direct(log, last);
     return 0;
 }
 
@@ -527,6 +624,7 @@ int sb_plog_open(const char *data_dir, const char *topic, uint32_t partition,
     if (!log)
         return -ENOMEM;
     log->dir_fd = -1;
+    log->head_fd = -1;
     log->cfg = *cfg;
     if (reporter)
         log->reporter = *reporter;
@@ -559,8 +657,18 @@ void sb_plog_close(struct sb_plog *log)
 {
     if (!log)
         return;
-    for (size_t i = 0; i < log->segment_count; i++)
-        segment_close(&log->segments[i]);
+    for (size_t i = 0; i < log->segment_count; i++) {
+        struct sb_segment *seg = &log->segments[i];
+        /* Every batch is committed by now (no write in flight): the padding can go. Should
+         * the cut fail, recovery makes it. */
+        if (seg->direct_fd >= 0 && seg->reserved == seg->size &&
+            ftruncate(seg->log_fd, (off_t)seg->size) != 0)
+            report(log, SB_LOG_WARN, "%s partition %u: %s: cannot cut the direct padding of "
+                   "segment %020" PRId64 ": %s", log->topic, log->partition, log->dir,
+                   seg->base_offset, strerror(errno));
+        segment_close(seg);
+    }
+    free(log->head);
     free(log->segments);
     if (log->dir_fd >= 0)
         close(log->dir_fd);
@@ -579,7 +687,7 @@ int sb_plog_reserve(struct sb_plog *log, size_t len, int32_t count, int *fd, uin
             return rc;
         seg = &log->segments[log->segment_count - 1];
     }
-    *fd = seg->log_fd;
+    *fd = seg->direct_fd >= 0 ? seg->direct_fd : seg->log_fd;
     *position = seg->reserved;
     *base_offset = log->reserved_offset;
     seg->reserved += len;
@@ -605,15 +713,76 @@ void sb_plog_abandon(struct sb_plog *log)
     for (size_t i = 0; i < log->segment_count; i++)
         log->segments[i].reserved = log->segments[i].size;
     log->reserved_offset = log->next_offset;
+    log->head_fd = -1; /* the kept head may hold bytes of the abandoned batches */
     struct sb_segment *last = &log->segments[log->segment_count - 1];
     if (last->size == 0 && last->base_offset != log->next_offset && log->segment_count > 1) {
         /* An empty segment whose base is past the real end would break continuity. */
         int64_t base = last->base_offset;
+        segment_drop_direct(log, last);
         segment_close(last);
         log->segment_count--;
         unlink_segment_files(log, base);
         fsync_dir(log);
     }
+}
+
+bool sb_plog_fd_is_direct(const struct sb_plog *log, int fd)
+{
+    for (size_t i = log->segment_count; fd >= 0 && i-- > 0;)
+        if (log->segments[i].direct_fd == fd)
+            return true;
+    return false;
+}
+
+int sb_plog_direct_head(struct sb_plog *log, int fd, uint64_t position, unsigned char *dst)
+{
+    const size_t len = position % SB_LOG_DIRECT_BLOCK;
+    if (len == 0)
+        return 0;
+    if (log->head_fd == fd && log->head_end == position) {
+        memcpy(dst, log->head, len);
+        return 0;
+    }
+    for (size_t i = log->segment_count; i-- > 0;) {
+        const struct sb_segment *seg = &log->segments[i];
+        if (seg->direct_fd != fd)
+            continue;
+        /* Through the buffered descriptor: the kernel keeps it coherent with direct writes. */
+        ssize_t n = pread_full(seg->log_fd, dst, len, position - len);
+        return n < 0 ? (int)n : (size_t)n == len ? 0 : -EIO;
+    }
+    return -EBADF;
+}
+
+void sb_plog_direct_remember(struct sb_plog *log, int fd, uint64_t end, const unsigned char *block)
+{
+    if (!log->head && !(log->head = malloc(SB_LOG_DIRECT_BLOCK))) {
+        log->head_fd = -1;
+        return;
+    }
+    memcpy(log->head, block, end % SB_LOG_DIRECT_BLOCK);
+    log->head_fd = fd;
+    log->head_end = end;
+}
+
+int sb_plog_trim_closed(struct sb_plog *log)
+{
+    int first = 0;
+    size_t left = 0;
+    for (size_t i = 0; i + 1 < log->segment_count; i++) {
+        struct sb_segment *seg = &log->segments[i];
+        if (seg->direct_fd < 0)
+            continue;
+        if (seg->reserved != seg->size) {
+            left++; /* a write to it is still in flight */
+            continue;
+        }
+        if (ftruncate(seg->log_fd, (off_t)seg->size) != 0 && !first)
+            first = -errno;
+        segment_drop_direct(log, seg);
+    }
+    log->untrimmed = left;
+    return first;
 }
 
 int sb_plog_seek(const struct sb_plog *log, int64_t offset, struct sb_plog_pos *out)
@@ -663,6 +832,7 @@ static int plog_delete_oldest(struct sb_plog *log)
             (log->segment_count - 1) * sizeof(struct sb_segment));
     log->segment_count--;
     log->start_offset = log->segments[0].base_offset;
+    segment_drop_direct(log, &seg);
     int rc = unlink_segment_files(log, seg.base_offset);
     report(log, SB_LOG_INFO, "%s partition %u: retention deleted segment %020" PRId64
            ", log now starts at %" PRId64, log->topic, log->partition, seg.base_offset,

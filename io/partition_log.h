@@ -21,6 +21,18 @@
  * the active one is full), the caller writes it there (io_uring, in the shard), and
  * sb_plog_commit() records it once written, in reservation order.
  *
+ * Direct I/O (cfg.direct_io): the active segment also has an O_DIRECT file descriptor, which
+ * sb_plog_reserve() hands out for writing, when the file system supports O_DIRECT with
+ * SB_LOG_DIRECT_BLOCK alignment (else the segment is written through the page cache as
+ * without the option). Such writes cover whole SB_LOG_DIRECT_BLOCK blocks: a write starts at
+ * the block holding its first byte, rewriting the log's bytes before it in that block with
+ * the same values (sb_plog_direct_head() supplies them), and ends with zeros up to the next
+ * block boundary. So the file of a segment being written may end with up to
+ * SB_LOG_DIRECT_BLOCK - 1 zero bytes after its last batch: the padding. It is cut off when the
+ * segment is closed (sb_plog_trim_closed(), sb_plog_close()), and recovery and `log verify`
+ * accept it (sb_log_is_padding()) and recovery cuts it, so a file holds batches only once no
+ * writer uses it. Readers never look past a segment's committed size.
+ *
  * Single-threaded: one thread (the owning shard) uses a struct sb_plog at a time.
  */
 #ifndef SB_PARTITION_LOG_H
@@ -40,7 +52,11 @@ struct sb_log_config {
     int64_t retention_bytes;       /* keep at most this much (whole segments); -1 = no limit */
     int64_t retention_ms;          /* delete segments whose newest record is older; -1 = no limit */
     bool preallocate;              /* fallocate each segment's blocks up front; default true */
+    bool direct_io;                /* write through O_DIRECT where supported; default false */
 };
+
+/** Block size of direct writes: their file positions, lengths and buffers are multiples. */
+#define SB_LOG_DIRECT_BLOCK 4096u
 
 /** sb_log_config_init - the defaults above. */
 void sb_log_config_init(struct sb_log_config *cfg);
@@ -65,6 +81,7 @@ struct sb_segment {
     uint64_t allocated;      /* bytes preallocated */
     int64_t max_timestamp;   /* -1 while empty */
     int log_fd;
+    int direct_fd;           /* O_DIRECT descriptor for writes (active segment), or -1 */
     int index_fd;
     int time_fd;
     uint64_t bytes_since_index;
@@ -84,6 +101,13 @@ struct sb_plog {
     int64_t start_offset;      /* oldest retained offset */
     int64_t next_offset;       /* offset of the next record to commit */
     int64_t reserved_offset;   /* offset after the last reserved batch */
+    size_t untrimmed;          /* closed segments that may still end with direct padding */
+    bool direct_reported;      /* "no direct I/O" was reported once */
+    /* The bytes of the last block written with direct I/O up to where the writes end, so the
+     * next write can start with them (sb_plog_direct_head()); valid while head_fd >= 0. */
+    unsigned char *head;
+    int head_fd;
+    uint64_t head_end;
 };
 
 /**
@@ -119,6 +143,43 @@ int sb_plog_commit(struct sb_plog *log, const struct sb_batch_info *info, uint64
  * reservation reuses their place and offsets.
  */
 void sb_plog_abandon(struct sb_plog *log);
+
+/**
+ * sb_plog_fd_is_direct - is @fd (from sb_plog_reserve()) an O_DIRECT descriptor, so
+ * that writes to it must cover whole SB_LOG_DIRECT_BLOCK blocks (see above)?
+ */
+bool sb_plog_fd_is_direct(const struct sb_plog *log, int fd);
+
+/**
+ * sb_plog_direct_head - the log's bytes from the start of the SB_LOG_DIRECT_BLOCK block that
+ * holds @position up to @position (position % SB_LOG_DIRECT_BLOCK of them), into @dst, for a
+ * direct write to @fd starting at @position: from what sb_plog_direct_remember() kept, else
+ * read from the file. Returns 0 or a negative errno (-EIO when the file is shorter).
+ */
+int sb_plog_direct_head(struct sb_plog *log, int fd, uint64_t position, unsigned char *dst);
+
+/**
+ * sb_plog_direct_remember - a direct write to @fd now ends at @end: keep the bytes of its last
+ * block before @end, @block (end % SB_LOG_DIRECT_BLOCK bytes, starting at the block's start),
+ * for the next write's sb_plog_direct_head(). Out of memory: nothing kept (the next head is
+ * read from the file).
+ */
+void sb_plog_direct_remember(struct sb_plog *log, int fd, uint64_t end, const unsigned char *block);
+
+/**
+ * sb_plog_trim_closed - cut the direct padding off every closed segment whose reserved batches
+ * are all committed (so no write to it is in flight), and close its O_DIRECT descriptor.
+ * Returns 0 or the first negative errno of ftruncate (the padding then stays: harmless,
+ * recovery cuts it).
+ */
+int sb_plog_trim_closed(struct sb_plog *log);
+
+/**
+ * sb_log_is_padding - are the @len bytes at @tail, which end a segment file of @file_size
+ * bytes, direct padding: fewer than SB_LOG_DIRECT_BLOCK, all zero, the file size a multiple
+ * of SB_LOG_DIRECT_BLOCK? (A valid batch is never all zero: it starts with a non-zero length.)
+ */
+bool sb_log_is_padding(const unsigned char *tail, uint64_t len, uint64_t file_size);
 
 /** A position in the log: the segment and byte position of the batch holding an offset. */
 struct sb_plog_pos {

@@ -117,6 +117,17 @@ struct sb_config {
      *  (about one cache-line transfer) and parking interrupts no one; for processes with many
      *  busy threads of their own and shards that park often. */
     int full_barrier_wakeups;
+    /** With a data_dir, how the log is written. 1: with O_DIRECT where the file system
+     *  supports it (else through the page cache, reported once per partition at SB_LOG_INFO):
+     *  no copy into the page cache and no write-back left for the syncs, so a BATCH or
+     *  INTERVAL sync waits for less; the shard copies each group's batches into a staging
+     *  buffer of whole 4 KiB blocks (about a third of write_buffer_bytes), and the file of the
+     *  segment being written ends with up to 4095 zero bytes until it is closed (README, *The
+     *  log on disk*). Events read back from the disk then come from the device, not from the
+     *  page cache. 0: through the page cache, which absorbs bursts at memory speed (up to the
+     *  kernel's dirty limits) and is written back later. -1 (the default): 1 under
+     *  SB_DURABILITY_BATCH and INTERVAL, 0 under NONE (bench_log measured each way). */
+    int direct_io;
 };
 
 /**

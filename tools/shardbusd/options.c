@@ -29,6 +29,7 @@ enum opt_id {
     OPT_FSYNC_INTERVAL_MS,
     OPT_SEGMENT_BYTES,
     OPT_IDLE_SPIN_US,
+    OPT_DIRECT_IO,
     OPT_RETENTION_BYTES,
     OPT_RETENTION_MS,
     OPT_AUTO_CREATE_TOPICS,
@@ -74,6 +75,9 @@ static const struct setting settings[] = {
      "how long an idle shard spins before it sleeps; raise it when each shard has a core of "
      "its own and latency matters more than CPU, keep 0 when shards share cores with clients "
      "(0)"},
+    {"direct-io", OPT_DIRECT_IO, "MODE",
+     "write the log with O_DIRECT: on, off, or auto = on under batch and interval, off under "
+     "none (auto)"},
     {"retention-bytes", OPT_RETENTION_BYTES, "N",
      "bytes kept per partition, -1 = no limit (-1)"},
     {"retention-ms", OPT_RETENTION_MS, "N",
@@ -332,6 +336,16 @@ static int apply(struct sbd_options *o, enum opt_id id, const char *value, char 
         if ((rc = apply_int(value, 0, 10000000, &v, why, whylen)))
             return rc;
         o->bus.idle_spin_us = (unsigned)v;
+        return 0;
+    case OPT_DIRECT_IO:
+        if (!strcmp(value, "on"))
+            o->bus.direct_io = 1;
+        else if (!strcmp(value, "off"))
+            o->bus.direct_io = 0;
+        else if (!strcmp(value, "auto"))
+            o->bus.direct_io = -1;
+        else
+            return fail(why, whylen, "expected on, off or auto");
         return 0;
     case OPT_RETENTION_BYTES:
     case OPT_RETENTION_MS:
@@ -593,6 +607,8 @@ void sbd_options_print(const struct sbd_options *o, FILE *out)
     fprintf(out, "fsync-interval-ms = %u\n", o->bus.fsync_interval_ms);
     fprintf(out, "segment-bytes = %" PRIu64 "\n", o->bus.segment_bytes);
     fprintf(out, "idle-spin-us = %u\n", o->bus.idle_spin_us);
+    fprintf(out, "direct-io = %s\n",
+            o->bus.direct_io > 0 ? "on" : o->bus.direct_io == 0 ? "off" : "auto");
     fprintf(out, "retention-bytes = %" PRId64 "\n", o->bus.retention_bytes);
     fprintf(out, "retention-ms = %" PRId64 "\n", o->bus.retention_ms);
     fprintf(out, "auto-create-topics = %s\n", o->server.auto_create_topics ? "true" : "false");

@@ -66,6 +66,7 @@ static void test_defaults(void)
     CHECK_EQ(opt.bus.shards, 0);
     CHECK(opt.bus.cpus == NULL);
     CHECK_EQ(opt.bus.durability, SB_DURABILITY_BATCH);
+    CHECK_EQ(opt.bus.direct_io, -1);
     CHECK_EQ(opt.bus.retention_bytes, -1);
     CHECK_EQ(opt.bus.retention_ms, -1);
     CHECK(opt.server.auto_create_topics);
@@ -81,7 +82,8 @@ static void test_every_flag(void)
                    "250", "--segment-bytes", "1048576", "--retention-bytes", "1000000",
                    "--retention-ms", "-1", "--auto-create-topics", "false",
                    "--default-partitions", "8", "--max-message-bytes", "2000000",
-                   "--max-request-bytes", "4000000", "--max-connections", "50", NULL),
+                   "--max-request-bytes", "4000000", "--max-connections", "50",
+                   "--direct-io", "off", NULL),
              0);
     CHECK(!strcmp(opt.server.listen_host, "::1"));
     CHECK_EQ(opt.server.listen_port, 19092);
@@ -95,6 +97,7 @@ static void test_every_flag(void)
     CHECK(opt.bus.cpus[0] == 2 && opt.bus.cpus[1] == 4 && opt.bus.cpus[2] == 5 &&
           opt.bus.cpus[3] == 2);
     CHECK_EQ(opt.bus.durability, SB_DURABILITY_INTERVAL);
+    CHECK_EQ(opt.bus.direct_io, 0);
     CHECK_EQ(opt.bus.fsync_interval_ms, 250);
     CHECK_EQ(opt.bus.segment_bytes, 1048576);
     CHECK_EQ(opt.bus.retention_bytes, 1000000);
@@ -115,6 +118,10 @@ static void test_every_flag(void)
     CHECK_EQ(opt.action, SBD_VERSION);
     CHECK_EQ(parse("--check-config", NULL), 0);
     CHECK_EQ(opt.action, SBD_CHECK_CONFIG);
+    CHECK_EQ(parse("--direct-io", "on", NULL), 0);
+    CHECK_EQ(opt.bus.direct_io, 1);
+    CHECK_EQ(parse("--direct-io", "auto", NULL), 0);
+    CHECK_EQ(opt.bus.direct_io, -1);
 }
 
 static void test_bad_flags(void)
@@ -138,6 +145,7 @@ static void test_bad_flags(void)
         {"--cpus", "3-1", "--cpus"},
         {"--cpus", "99999", "--cpus"},
         {"--durability", "always", "none, batch or interval"},
+        {"--direct-io", "yes", "on, off or auto"},
         {"--fsync-interval-ms", "0", "--fsync-interval-ms"},
         {"--segment-bytes", "100", "4096"},
         {"--retention-bytes", "0", "-1 (unlimited)"},
