@@ -498,7 +498,6 @@ static void test_direct(void)
     }
     size_t segments = log->segment_count;
     sb_plog_close(log);
-    segment_path(path, dir, last->base_offset, "log");
 
     /* Closed: no padding left; reopened without a report; appends continue. */
     int64_t last_base = 0;
