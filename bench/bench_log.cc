@@ -49,7 +49,8 @@
  *   p99/sync_p99, so the ratio compares the bus with the disk of the same stretch of time (the
  *   disk of a shared VM changes by 10x within minutes). Argument idle_spin_us: the bus's
  *   sb_config.idle_spin_us, 50 (the default) and 0 (a shard that parks at once, leaving the
- *   CPUs to the kernel threads that carry out the writes and syncs).
+ *   CPUs to the kernel threads that carry out the writes and syncs); direct_io: 1 (the default
+ *   under BATCH) or 0 (through the page cache).
  *
  * BM_fdatasync_4k - the baseline for the ack latency, same run, same file system: 2,000 times
  *   pwrite 4 KiB at the end of a file (preallocated with fallocate(KEEP_SIZE) like a segment)
@@ -720,10 +721,12 @@ void BM_log_ack_latency(benchmark::State &state)
     const uint64_t warm = bench::pick(2000, 50), measured = bench::pick(60000, 400);
     const uint64_t total = warm + measured;
     const int idle_spin_us = int(state.range(0));
+    const int direct_io = int(state.range(1));
     const uint64_t syncs = bench::pick(1000, 25); /* per bracket: before and after */
     const bench::cpu_pair cpus = bench::pick_cpu_pair();
     temp_dir dir;
-    struct sb_bus *bus = open_log_bus(dir.path(), cpus.a, SB_DURABILITY_BATCH, 0, idle_spin_us);
+    struct sb_bus *bus =
+        open_log_bus(dir.path(), cpus.a, SB_DURABILITY_BATCH, 0, idle_spin_us, direct_io);
     bench::scoped_pin pin(cpus.b);
     scoped_timer_slack slack;
     std::vector<int64_t> sync_lat;
@@ -894,9 +897,10 @@ BENCHMARK(BM_raw_write)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_raw_write_direct)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_log_ack_latency)
-    ->ArgName("idle_spin_us")
-    ->Arg(50) /* the default */
-    ->Arg(0)
+    ->ArgNames({"idle_spin_us", "direct_io"})
+    ->Args({50, 1}) /* the defaults */
+    ->Args({50, 0})
+    ->Args({0, 1})
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
