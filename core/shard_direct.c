@@ -97,7 +97,8 @@ int sb_direct_stage_add(struct sb_direct_stage *stage, struct sb_log_writer *w,
         const uint64_t end = base + (uint64_t)(p - run), padded = round_up(end);
         memset(p, 0, (size_t)(padded - end));
         sb_plog_direct_remember(plog, b[i].fd, end, run + (round_down(end) - base));
-        if (sb_log_writer_add(w, b[i].slot, base, run, (uint32_t)(padded - base)))
+        if (sb_log_writer_add_aligned(w, b[i].slot, base, run, (uint32_t)(padded - base),
+                                      SB_LOG_DIRECT_BLOCK))
             return -ENOMEM;
         at += (size_t)(padded - base);
     }

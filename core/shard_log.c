@@ -664,16 +664,6 @@ static void group_complete(struct sb_shard *s)
             sb_batch_parse_header(b->buf, b->len, &info, &why);
             sb_plog_commit(b->part->plog, &info, b->position);
         }
-        /* Segments a roll closed whose writes are now all done lose their direct padding. */
-        for (size_t i = 0; i < g->batch_count; i++)
-            if (g->batches[i].part->plog->untrimmed) {
-                struct sb_plog *plog = g->batches[i].part->plog;
-                int rc = sb_plog_trim_closed(plog);
-                if (rc)
-                    shard_report(s, SB_LOG_WARN, "%s partition %u: cannot cut the direct "
-                                 "padding of a closed segment (recovery will): %s",
-                                 plog->topic, plog->partition, strerror(-rc));
-            }
         /* Acknowledge first: handlers may take a while, producers should not wait for them. */
         write_acks(s, g, 0);
         settle_links(g, 0);
@@ -684,6 +674,17 @@ static void group_complete(struct sb_shard *s)
         publish_ends(s, g);
         for (size_t i = 0; i < g->batch_count; i++)
             publish_batch(s, &g->batches[i]);
+        /* Segments a roll closed whose writes are now all done lose their direct padding
+         * (after the acknowledgements: an ftruncate may wait for a sync of that file). */
+        for (size_t i = 0; i < g->batch_count; i++) {
+            struct sb_plog *plog = g->batches[i].part->plog;
+            int rc = plog->untrimmed ? sb_plog_trim_closed(plog) : 0;
+            if (rc)
+                shard_report(s, SB_LOG_WARN,
+                             "%s partition %u: cannot cut the direct padding of a closed "
+                             "segment (recovery will): %s",
+                             plog->topic, plog->partition, strerror(-rc));
+        }
     }
     /* Derived events count as received once handled (or failed): see bus_wait_quiet(). */
     s->derived_received += g->derived;

@@ -203,6 +203,12 @@ void sb_log_writer_file_remove(struct sb_log_writer *w, int slot)
 int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
                       const unsigned char *buf, uint32_t len)
 {
+    return sb_log_writer_add_aligned(w, slot, position, buf, len, 1);
+}
+
+int sb_log_writer_add_aligned(struct sb_log_writer *w, int slot, uint64_t position,
+                              const unsigned char *buf, uint32_t len, uint32_t align)
+{
     struct sb_log_group *g = &w->groups[w->collecting];
     if (g->write_count == g->write_cap) {
         size_t cap = g->write_cap ? g->write_cap * 2 : 64;
@@ -212,8 +218,8 @@ int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
         g->writes = writes;
         g->write_cap = cap;
     }
-    g->writes[g->write_count++] =
-        (struct sb_log_write){.slot = slot, .position = position, .buf = buf, .len = len};
+    g->writes[g->write_count++] = (struct sb_log_write){
+        .slot = slot, .position = position, .buf = buf, .len = len, .align = align};
     return 0;
 }
 
@@ -473,9 +479,20 @@ static int handle_write(struct sb_log_writer *w, unsigned gi, size_t i, int res)
         g->writes_pending--;
         return 0;
     }
+    const uint32_t before = wr->done;
     wr->done += (uint32_t)res;
     w->bytes_written += (uint64_t)res;
     if (wr->done < wr->len) {
+        /* A direct write goes on from a block boundary (the bytes before it in that block are
+         * written again, with the same values); one that wrote less than a block would repeat
+         * forever: it fails. */
+        wr->done -= wr->done % wr->align;
+        if (wr->done == before) {
+            wr->result = -EIO;
+            set_error(g, wr->result);
+            g->writes_pending--;
+            return 0;
+        }
         w->short_writes++;
         return queue_write(w, gi, i, false); /* the rest, at the right position */
     }

@@ -65,6 +65,7 @@ struct sb_log_write {
     const unsigned char *buf; /* inside the arena, or another buffer (sb_log_writer_add) */
     uint32_t len;
     uint32_t done;     /* bytes written so far */
+    uint32_t align;    /* a short write goes on from a multiple of this (direct I/O) */
     int result;        /* 0, or the error of this write or of the sync of its file */
     bool chained;      /* first queued in its file's chain, linked to the file's sync */
 };
@@ -178,6 +179,14 @@ void sb_log_writer_file_remove(struct sb_log_writer *w, int slot);
  */
 int sb_log_writer_add(struct sb_log_writer *w, int slot, uint64_t position,
                       const unsigned char *buf, uint32_t len);
+
+/**
+ * sb_log_writer_add_aligned - sb_log_writer_add() for an O_DIRECT file: @position, @len and
+ * @buf are multiples of @align, and a short write is continued from a multiple of it too (a
+ * short write of less than @align fails with -EIO). Returns 0 or -ENOMEM.
+ */
+int sb_log_writer_add_aligned(struct sb_log_writer *w, int slot, uint64_t position,
+                              const unsigned char *buf, uint32_t len, uint32_t align);
 
 /**
  * sb_log_writer_add_sync - also sync @slot in the group being collected although it has no

@@ -325,12 +325,19 @@ static int segment_recover(struct sb_plog *log, struct sb_segment *seg, int64_t 
         return rc;
     char name[64];
     sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
-    if (bad_pos < (uint64_t)st.st_size) {
+    /* Zeros where synced batches should be are corruption (below), never padding. */
+    if (bad_pos < (uint64_t)st.st_size && seg->next_offset >= recovery_point) {
         rc = segment_cut_padding(seg, bad_pos, (uint64_t)st.st_size);
         if (rc < 0)
             return rc;
-        if (rc == 1)
+        if (rc == 1) {
+            report(log, SB_LOG_INFO,
+                   "%s partition %u: %s/%s: cut %" PRIu64 " bytes of zero padding after the "
+                   "last batch (a direct write's, not data)",
+                   log->topic, log->partition, log->dir, name,
+                   (uint64_t)st.st_size - bad_pos);
             st.st_size = (off_t)bad_pos; /* a clean end: nothing was lost */
+        }
         rc = 0;
     }
     if (bad_pos < (uint64_t)st.st_size) {
@@ -380,8 +387,16 @@ static int segment_load_closed(struct sb_plog *log, struct sb_segment *seg)
         rc = segment_cut_padding(seg, bad_pos, (uint64_t)st.st_size);
         if (rc < 0)
             return rc;
-        if (rc == 1)
+        if (rc == 1) {
+            char name[64];
+            sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
+            report(log, SB_LOG_INFO,
+                   "%s partition %u: %s/%s: cut %" PRIu64 " bytes of zero padding after the "
+                   "last batch (a direct write's, not data)",
+                   log->topic, log->partition, log->dir, name,
+                   (uint64_t)st.st_size - bad_pos);
             st.st_size = (off_t)bad_pos;
+        }
         rc = 0;
     }
     if (bad_pos < (uint64_t)st.st_size) {
@@ -657,17 +672,15 @@ void sb_plog_close(struct sb_plog *log)
 {
     if (!log)
         return;
-    for (size_t i = 0; i < log->segment_count; i++) {
-        struct sb_segment *seg = &log->segments[i];
-        /* Every batch is committed by now (no write in flight): the padding can go. Should
-         * the cut fail, recovery makes it. */
-        if (seg->direct_fd >= 0 && seg->reserved == seg->size &&
-            ftruncate(seg->log_fd, (off_t)seg->size) != 0)
-            report(log, SB_LOG_WARN, "%s partition %u: %s: cannot cut the direct padding of "
-                   "segment %020" PRId64 ": %s", log->topic, log->partition, log->dir,
-                   seg->base_offset, strerror(errno));
-        segment_close(seg);
-    }
+    /* Every batch is committed by now (no write in flight): the padding can go. Should the
+     * cut fail, recovery makes it. (A bus cuts it earlier, before it lets go of the data
+     * dir's lock: sb_data_dir_close().) */
+    int rc = sb_plog_end_direct(log);
+    if (rc)
+        report(log, SB_LOG_WARN, "%s partition %u: %s: cannot cut the direct padding: %s",
+               log->topic, log->partition, log->dir, strerror(-rc));
+    for (size_t i = 0; i < log->segment_count; i++)
+        segment_close(&log->segments[i]);
     free(log->head);
     free(log->segments);
     if (log->dir_fd >= 0)
@@ -765,11 +778,14 @@ void sb_plog_direct_remember(struct sb_plog *log, int fd, uint64_t end, const un
     log->head_end = end;
 }
 
-int sb_plog_trim_closed(struct sb_plog *log)
+/* Cut the padding of the segments written directly before index @end whose reserved batches
+ * are all committed, and close their O_DIRECT descriptors. Returns 0 or the first negative
+ * errno of ftruncate (that padding stays: recovery cuts it). */
+static int plog_cut_padding(struct sb_plog *log, size_t end)
 {
     int first = 0;
     size_t left = 0;
-    for (size_t i = 0; i + 1 < log->segment_count; i++) {
+    for (size_t i = 0; i < end; i++) {
         struct sb_segment *seg = &log->segments[i];
         if (seg->direct_fd < 0)
             continue;
@@ -783,6 +799,16 @@ int sb_plog_trim_closed(struct sb_plog *log)
     }
     log->untrimmed = left;
     return first;
+}
+
+int sb_plog_trim_closed(struct sb_plog *log)
+{
+    return log->segment_count ? plog_cut_padding(log, log->segment_count - 1) : 0;
+}
+
+int sb_plog_end_direct(struct sb_plog *log)
+{
+    return plog_cut_padding(log, log->segment_count);
 }
 
 int sb_plog_seek(const struct sb_plog *log, int64_t offset, struct sb_plog_pos *out)

@@ -175,6 +175,15 @@ void sb_plog_direct_remember(struct sb_plog *log, int fd, uint64_t end, const un
 int sb_plog_trim_closed(struct sb_plog *log);
 
 /**
+ * sb_plog_end_direct - cut the direct padding off every segment (every reserved batch must be
+ * committed) and close the O_DIRECT descriptors: the files hold whole batches only. Appends
+ * after it go through the page cache. sb_plog_close() does it too; a bus does it before it
+ * releases the data dir's lock, so that no cut can land after another process took over.
+ * Returns 0 or the first negative errno of ftruncate.
+ */
+int sb_plog_end_direct(struct sb_plog *log);
+
+/**
  * sb_log_is_padding - are the @len bytes at @tail, which end a segment file of @file_size
  * bytes, direct padding: fewer than SB_LOG_DIRECT_BLOCK, all zero, the file size a multiple
  * of SB_LOG_DIRECT_BLOCK? (A valid batch is never all zero: it starts with a non-zero length.)

@@ -229,6 +229,31 @@ int main(void)
         CHECK_EQ((uint64_t)st.st_size, sizes[f] + 100);
     }
 
+    /* A short aligned write (direct I/O) goes on from a block boundary, rewriting the bytes
+     * before it; one that then moves less than a block fails with -EIO instead of looping. A
+     * file size limit 4096 + 100 bytes into an 8192-byte write: 4196 written, continued from
+     * 4096, 100 written again, no progress past the boundary: -EIO. */
+    {
+        const int f = 0;
+        struct rlimit old_limit, limit;
+        CHECK_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+        limit = old_limit;
+        limit.rlim_cur = sizes[f] + 4096 + 100;
+        CHECK_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+        memset(w.arena, 'z', 8192);
+        CHECK_EQ(sb_log_writer_add_aligned(&w, slots[f], sizes[f], w.arena, 8192, 4096), 0);
+        const uint64_t short_before = w.short_writes;
+        CHECK_EQ(sb_log_writer_submit(&w, false), 0);
+        CHECK_EQ(wait_group(&w), -EIO);
+        CHECK_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+        CHECK_EQ(w.short_writes, short_before + 1);
+        CHECK_EQ(w.done->writes[0].done, 4096);
+        CHECK_EQ(w.done->writes[0].result, -EIO);
+        struct stat st;
+        CHECK_EQ(fstat(fds[f], &st), 0);
+        CHECK_EQ((uint64_t)st.st_size, sizes[f] + 4096 + 100);
+    }
+
     /* A wake-up through the eventfd ends a wait with a group in flight, or on its own. */
     uint64_t one = 1;
     CHECK_EQ(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));

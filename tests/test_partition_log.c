@@ -543,13 +543,47 @@ static void test_direct(void)
     if (aligned_last) {
         CHECK(strstr(reports, "torn tail") != NULL); /* 4096 zeros: reported, then cut */
     } else {
-        CHECK_EQ(reports[0], 0);
+        CHECK(strstr(reports, "zero padding") != NULL && strstr(reports, "torn") == NULL);
     }
     CHECK_EQ(log->next_offset, end);
     segment_path(path, dir, last_base, "log");
     CHECK_EQ(file_size(path), (off_t)sizes[0]);
     segment_path(path, dir, 0, "log");
     CHECK_EQ(file_size(path), (off_t)sizes[1]);
+    read_all(log, 0);
+    sb_plog_close(log);
+
+    /* Zeros where synced batches were (below the recovery point) are corruption, even shaped
+     * like padding: the last batch zeroed, the file ending at a block boundary. */
+    CHECK_EQ(sb_plog_open(dir, "t", 0, &cfg, &reporter, &log), 0);
+    append_batch_direct(log, 2, 8000);
+    const size_t segs_before = log->segment_count;
+    struct sb_plog_pos at = {0, log->segments[segs_before - 1].size}; /* the last batch's */
+    append_batch_direct(log, 1, 8001);
+    CHECK_EQ(log->segment_count, segs_before); /* no roll in between */
+    const int64_t synced_end = log->next_offset;
+    CHECK_EQ(sb_plog_write_recovery_point(log, synced_end), 0);
+    const uint64_t seg_size = log->segments[log->segment_count - 1].size;
+    last_base = log->segments[log->segment_count - 1].base_offset;
+    sb_plog_close(log);
+    segment_path(path, dir, last_base, "log");
+    const uint64_t boundary = (seg_size + SB_LOG_DIRECT_BLOCK - 1) / SB_LOG_DIRECT_BLOCK *
+                              SB_LOG_DIRECT_BLOCK;
+    CHECK(boundary - at.position < SB_LOG_DIRECT_BLOCK); /* a 1-record batch: ~100 bytes */
+    CHECK_EQ(truncate(path, (off_t)at.position), 0);     /* the last batch gone... */
+    CHECK_EQ(truncate(path, (off_t)boundary), 0);        /* ...zeros up to the boundary */
+    reports[0] = 0;
+    CHECK_EQ(sb_plog_open(dir, "t", 0, &cfg, &reporter, &log), -EBADMSG);
+    CHECK(strstr(reports, "corrupt batch") != NULL);
+    /* Without the zeros and the recovery point, the log opens and ends before that batch. */
+    CHECK_EQ(truncate(path, (off_t)at.position), 0);
+    char rp[256];
+    snprintf(rp, sizeof(rp), "%s/t-0/recovery-point", dir);
+    CHECK_EQ(unlink(rp), 0);
+    CHECK_EQ(sb_plog_open(dir, "t", 0, &cfg, &reporter, &log), 0);
+    CHECK_EQ(log->next_offset, synced_end - 1);
+    end = log->next_offset;
+    sizes[0] = log->segments[log->segment_count - 1].size;
     read_all(log, 0);
     sb_plog_close(log);
 
