@@ -141,7 +141,7 @@ struct sb_sealed_batch {
     int fd;
     int slot;            /* the writer's file slot of fd */
     /* fd is an O_DIRECT descriptor: written through shard_direct.c, linked into runs there */
-    bool direct, in_run, run_head;
+    bool direct, run_head;
     int32_t run_next;
     /* A batch appended whole (sb_shard_log_append_batch()): told once it is written or failed. */
     void (*done)(struct sb_shard *s, void *arg, int error, int64_t base_offset);

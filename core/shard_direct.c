@@ -4,6 +4,7 @@
 #include "shard_direct.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,30 +27,38 @@ static uint64_t round_up(uint64_t x)
 
 /* Link the direct batches into runs (run_next; -1 ends a run; run_head marks the first) and
  * return the staging bytes they need. A run is a file's batches that follow one another in
- * the file; the shard places a partition's batches of a group that way, so each file of the
- * group has one run and no two writes of the group touch the same block. */
-static size_t link_runs(struct sb_sealed_batch *b, size_t count)
+ * the file: a partition's batches of a group are placed that way (reserved one after the
+ * other, in the order of @b), so each file of the group has one run and no two writes of the
+ * group touch the same block. One pass: each partition remembers its run's last batch. */
+static size_t link_runs(struct sb_sealed_batch *b, size_t count, uint64_t call, bool *gap)
 {
-    for (size_t i = 0; i < count; i++)
-        b[i].in_run = false;
     size_t need = 0;
     for (size_t i = 0; i < count; i++) {
-        if (!b[i].direct || b[i].in_run)
+        if (!b[i].direct)
             continue;
-        b[i].in_run = b[i].run_head = true;
-        size_t last = i;
-        uint64_t end = b[i].position + b[i].len;
-        for (size_t j = i + 1; j < count; j++) {
-            if (b[j].direct && !b[j].in_run && b[j].fd == b[i].fd && b[j].position == end) {
-                b[j].in_run = true;
-                b[j].run_head = false;
-                b[last].run_next = (int32_t)j;
-                last = j;
-                end += b[j].len;
+        struct sb_partition *part = b[i].part;
+        b[i].run_next = -1;
+        if (part->direct_run_call == call) {
+            struct sb_sealed_batch *tail = &b[part->direct_run_tail];
+            if (tail->fd == b[i].fd && tail->position + tail->len != b[i].position) {
+                *gap = true; /* never placed so: two writes of one block could race */
+                return 0;
             }
+            if (tail->fd == b[i].fd) {
+                /* One more batch of the run: its end moves. */
+                need -= round_up(tail->position + tail->len);
+                need += round_up(b[i].position + b[i].len);
+                tail->run_next = (int32_t)i;
+                b[i].run_head = false;
+                part->direct_run_tail = i;
+                continue;
+            }
+            /* Another file (a roll in this group): a run of its own below. */
         }
-        b[last].run_next = -1;
-        need += round_up(end) - round_down(b[i].position);
+        b[i].run_head = true;
+        part->direct_run_call = call;
+        part->direct_run_tail = i;
+        need += round_up(b[i].position + b[i].len) - round_down(b[i].position);
     }
     return need;
 }
@@ -73,7 +82,10 @@ static int stage_reserve(struct sb_direct_stage *stage, size_t need)
 int sb_direct_stage_add(struct sb_direct_stage *stage, struct sb_log_writer *w,
                         struct sb_sealed_batch *b, size_t count)
 {
-    size_t need = link_runs(b, count);
+    bool gap = false;
+    size_t need = link_runs(b, count, ++stage->calls, &gap);
+    if (gap)
+        return -EIO;
     if (need == 0)
         return 0;
     int rc = stage_reserve(stage, need);

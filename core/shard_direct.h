@@ -28,15 +28,18 @@ struct sb_sealed_batch; /* shard.h */
 /** A shard's staging buffer for direct writes (zeroed = empty; grows on demand). */
 struct sb_direct_stage {
     unsigned char *buf; /* SB_LOG_DIRECT_BLOCK-aligned */
-    size_t cap;
+    size_t cap;         /* grows to the largest group staged so far; never shrinks */
+    uint64_t calls;     /* sb_direct_stage_add() calls so far (tags partitions' runs) */
 };
 
 /**
  * sb_direct_stage_add - stage the batches of @batches[0..@count) marked direct (placed, their
  * base offsets set, slot known) and add one write per run to @w's group being collected.
  * Only while no write of an older group is in flight (sb_log_writer_can_submit()): the staging
- * buffer is reused. Returns 0, -ENOMEM, or a negative errno reading a run's first block back
- * from its file; on error some writes may have been added (the caller fails the group).
+ * buffer is reused. Returns 0, -ENOMEM, -EIO (a file's batches do not follow one another: not
+ * written, since two writes of one block could race), or a negative errno reading a run's
+ * first block back from its file; on error some writes may have been added (the caller fails
+ * the group).
  */
 int sb_direct_stage_add(struct sb_direct_stage *stage, struct sb_log_writer *w,
                         struct sb_sealed_batch *batches, size_t count);

@@ -50,6 +50,10 @@ struct sb_partition {
     struct sb_plog *plog;
     int slot;                     /* the owning shard's io_uring file slot for slot_fd */
     int slot_fd;                  /* the segment file registered in slot, -1 none */
+    /* Direct writes (shard_direct.c): the last batch of this partition's run in the group
+     * being staged, valid while direct_run_call matches that staging call. */
+    size_t direct_run_tail;
+    uint64_t direct_run_call;
     struct sb_batch_builder batch; /* the open batch in the shard's gathering group */
     bool batch_open;
     /* Per-event acknowledgements (shard_log.c): records ever appended to the log's groups,
