@@ -198,8 +198,9 @@ void BM_sb_ring_u64_claim_batch256_own(benchmark::State &state)
     sb_ring_u64(state, kBatch, false, true);
 }
 
-/* Batches as records: 256 items in one record. */
-void BM_sb_ring_u64_batchrec256(benchmark::State &state)
+/* A fresh shardbus ring, @produce(ring, first, n) and @consume(ring, first, n) run as a pair. */
+template <class Produce, class Consume>
+void sb_ring_pair(benchmark::State &state, Produce produce, Consume consume)
 {
     struct bench_sb_ring *r = bench_sb_ring_new(kSbRingBytes);
     if (!r) {
@@ -207,10 +208,37 @@ void BM_sb_ring_u64_batchrec256(benchmark::State &state)
         return;
     }
     run_pair(
-        state,
-        [&](uint64_t first, uint64_t n) { bench_sb_produce_u64_batchrec(r, first, n, kBatch); },
-        [&](uint64_t first, uint64_t n) { bench_sb_consume_u64_batchrec(r, first, n); });
+        state, [&](uint64_t first, uint64_t n) { produce(r, first, n); },
+        [&](uint64_t first, uint64_t n) { consume(r, first, n); });
     bench_sb_ring_free(r);
+}
+
+/* Batches as records: 256 items in one record, checked in place (zero-copy peek). */
+void BM_sb_ring_u64_batchrec256(benchmark::State &state)
+{
+    sb_ring_pair(
+        state,
+        [](bench_sb_ring *r, uint64_t first, uint64_t n) {
+            bench_sb_produce_u64_batchrec(r, first, n, kBatch);
+        },
+        [](bench_sb_ring *r, uint64_t first, uint64_t n) {
+            bench_sb_consume_u64_batchrec(r, first, n);
+        });
+}
+
+/* The item calls: batches of 256 items, each batch one record (sb_ring_write_items), copied
+ * out up to 256 at a time (sb_ring_read_items): Boost's push(array, 256) / pop(array, 256)
+ * for a ring of records. */
+void BM_sb_ring_u64_items256(benchmark::State &state)
+{
+    sb_ring_pair(
+        state,
+        [](bench_sb_ring *r, uint64_t first, uint64_t n) {
+            bench_sb_produce_u64_items(r, first, n, kBatch);
+        },
+        [](bench_sb_ring *r, uint64_t first, uint64_t n) {
+            bench_sb_consume_u64_items(r, first, n, kBatch);
+        });
 }
 
 /* Zero-copy claim/commit on the heap handle. */
@@ -299,8 +327,10 @@ void item_set(item16 *v, uint64_t seq)
     *v = item16{seq, ~seq};
 }
 
-/* push(array, n) / pop(array, n) with up to kBatch items per call. */
-template <class T> void boost_batch(benchmark::State &state)
+/* push(array, n) / pop(array, n) with up to kBatch items per call; @in_place: the consumer
+ * checks the items where they lie instead (consume_all(functor), Boost's zero-copy read, the
+ * counterpart of peeking a record of items). */
+template <class T> void boost_batch(benchmark::State &state, bool in_place = false)
 {
     using queue = boost::lockfree::spsc_queue<T, boost::lockfree::capacity<kSlots>>;
     auto q = std::make_unique<queue>();
@@ -325,6 +355,18 @@ template <class T> void boost_batch(benchmark::State &state)
         [&](uint64_t first, uint64_t n) {
             T buf[kBatch];
             const uint64_t end = first + n;
+            if (in_place) {
+                for (uint64_t s = first; s < end;) {
+                    const size_t m = q->consume_all([&s](const T &v) {
+                        if (item_seq(v) != s)
+                            bench_fail("boost spsc_queue consume_all: sequence", s, item_seq(v));
+                        s++;
+                    });
+                    if (m == 0)
+                        bench_relax();
+                }
+                return;
+            }
             for (uint64_t s = first; s < end;) {
                 const size_t m = q->pop(buf, size_t(std::min<uint64_t>(kBatch, end - s)));
                 if (m == 0)
@@ -340,6 +382,11 @@ template <class T> void boost_batch(benchmark::State &state)
 void BM_boost_spsc_u64_batch256(benchmark::State &state)
 {
     boost_batch<uint64_t>(state);
+}
+
+void BM_boost_spsc_u64_batch256_in_place(benchmark::State &state)
+{
+    boost_batch<uint64_t>(state, true);
 }
 
 /* Not a like-for-like API comparison but a bytes one: 16 bytes per item, 1 MiB of slots, as the
@@ -470,8 +517,10 @@ SB_RING_BENCH(BM_ck_ring_u64_one);
 #endif
 SB_RING_BENCH(BM_sb_ring_u64_batch256);
 SB_RING_BENCH(BM_boost_spsc_u64_batch256);
+SB_RING_BENCH(BM_boost_spsc_u64_batch256_in_place);
 SB_RING_BENCH(BM_boost_spsc_16B_batch256);
 SB_RING_BENCH(BM_sb_ring_u64_batchrec256);
+SB_RING_BENCH(BM_sb_ring_u64_items256);
 SB_RING_BENCH(BM_sb_ring_u64_claim_one);
 SB_RING_BENCH(BM_sb_ring_u64_claim_one_own);
 SB_RING_BENCH(BM_sb_ring_u64_one_own);

@@ -63,6 +63,13 @@ void bench_sb_produce_u64_batchrec(struct bench_sb_ring *r, uint64_t first, uint
                                    unsigned batch);
 void bench_sb_consume_u64_batchrec(struct bench_sb_ring *r, uint64_t first, uint64_t n);
 
+/** 8-byte items through the item calls: @batch of them per sb_ring_write_items() (one record),
+ *  up to @batch copied out per sb_ring_read_items(), every item checked. */
+void bench_sb_produce_u64_items(struct bench_sb_ring *r, uint64_t first, uint64_t n,
+                                unsigned batch);
+void bench_sb_consume_u64_items(struct bench_sb_ring *r, uint64_t first, uint64_t n,
+                                unsigned batch);
+
 /** 100-byte records (112 ring bytes): claim 100 bytes, memcpy a 100-byte message (sequence number
  *  in its first and last 8 bytes), commit; the consumer checks the length, both sequence copies
  *  and memcmp()s the 84 bytes between them against the pattern. Batching as above. */

@@ -78,6 +78,7 @@ int sb_ring_consumer_attach(struct sb_ring_consumer *c, void *mem, size_t mem_by
     /* Acquire pairs with a previous consumer's release of head (re-attach after a hand-over). */
     c->read = atomic_load_explicit(&s->head, memory_order_acquire);
     c->released = c->read;
+    c->partial = 0;
     if (c->read & (SB_RING_ALIGN - 1))
         return -EINVAL; /* an index another process scribbled on: records are 8-byte aligned */
     return 0;

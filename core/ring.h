@@ -101,6 +101,8 @@ struct sb_ring_consumer {
     uint64_t mask;
     uint64_t read;     /* next record to read (records before it are read, maybe not released) */
     uint64_t released; /* the value last stored to shared->head */
+    uint32_t partial;  /* payload bytes of the record at read already taken by
+                          sb_ring_read_items() (0: none) */
 };
 
 /**
@@ -355,6 +357,32 @@ static inline uint32_t sb_ring_check_mark_(const unsigned char *data, uint64_t m
         pos + *size > mask + 1 || (*type == SB_RING_TYPE_PADDING && pos + *size != mask + 1))
         return UINT32_MAX;
     return mark;
+}
+
+/*
+ * The mark of the next record at or after *read that is not padding (advancing *read past
+ * padding), with its size and type; 0 when nothing is committed there yet, or when a mark fails
+ * the bounds check (then *corrupt is set, when @corrupt is non-NULL). Acquire: pairs with the
+ * release (or seq_cst) store of the first mark of a commit.
+ */
+static inline uint32_t sb_ring_next_mark_(const unsigned char *data, uint64_t mask,
+                                          uint64_t *read, uint64_t *size, uint32_t *type,
+                                          bool *corrupt)
+{
+    for (;;) {
+        const uint32_t mark =
+            sb_ring_check_mark_(data, mask, *read, size, type, memory_order_acquire);
+        if (mark == UINT32_MAX) {
+            if (corrupt)
+                *corrupt = true;
+            return 0;
+        }
+        if (mark == 0 || *type != SB_RING_TYPE_PADDING)
+            return mark;
+        /* A padding record ends at the end of the data area (checked), so this loop turns at
+         * most twice: a padding record at position 0 would be larger than any claim. */
+        *read += *size;
+    }
 }
 
 /**
@@ -625,6 +653,87 @@ static inline size_t sb_ring_read_n(struct sb_ring_consumer *c, uint32_t type, v
     c->read = read;
     if (read != c->released) {
         /* Release pairs with the producer's acquire load of head. */
+        atomic_store_explicit(&c->shared->head, read, memory_order_release);
+        c->released = read;
+    }
+    return done;
+}
+
+/**
+ * sb_ring_write_items - the batch form of a queue push: write up to @n items of @item_size
+ * bytes from @items packed into as few records of type @type as possible (one, unless @n
+ * items exceed sb_ring_max_payload()), and commit them with one release store. An item never
+ * spans records. When the ring is short of room, fewer items go (as many as fit). Returns the
+ * number of items written (0 when full, or when item_size is 0 or above
+ * sb_ring_max_payload()). One record header per batch instead of one per item: for small
+ * items the consumer waits on half as many cache lines as with sb_ring_write_n(). Read them
+ * with sb_ring_read_items(). Producer thread only. Never blocks.
+ */
+static inline size_t sb_ring_write_items(struct sb_ring_producer *p, uint32_t type,
+                                         const void *items, size_t item_size, size_t n)
+{
+    const size_t max_items = item_size ? sb_ring_max_payload(p->mask + 1) / item_size : 0;
+    const unsigned char *src = (const unsigned char *)items;
+    size_t done = 0;
+    while (done < n && max_items) {
+        size_t k = n - done < max_items ? n - done : max_items;
+        void *dst;
+        /* Short of room: halve until a record fits (at most log2(k) tries, only when full). */
+        while (!(dst = sb_ring_claim(p, k * item_size, type)) && k > 1)
+            k /= 2;
+        if (!dst)
+            break;
+        memcpy(dst, src + done * item_size, k * item_size);
+        done += k;
+    }
+    if (done)
+        sb_ring_commit(p);
+    return done;
+}
+
+/**
+ * sb_ring_read_items - the batch form of a queue pop: copy up to @max items of @item_size bytes
+ * into @out from the records of type @type (written by sb_ring_write_items()), in order, taking
+ * the items of a record in several calls when @max ends inside it (the consumer handle
+ * remembers how far: until that record is finished, use no other read call on this handle).
+ * Stops early at an empty ring, at a record of another type or whose length is not a multiple
+ * of @item_size (left unread for sb_ring_peek()), or at a record that fails the bounds check
+ * (then *corrupt is set when @corrupt is non-NULL). Releases the records it finished with one
+ * store. Returns the number of items copied. Consumer thread only. Never blocks.
+ */
+static inline size_t sb_ring_read_items(struct sb_ring_consumer *c, uint32_t type, void *out,
+                                        size_t item_size, size_t max, bool *corrupt)
+{
+    unsigned char *dst = (unsigned char *)out;
+    uint64_t read = c->read;
+    size_t done = 0;
+    if (item_size == 0)
+        return 0;
+    while (done < max) {
+        uint64_t size;
+        uint32_t rtype;
+        /* Acquire (inside): pairs with the release store of the first mark in sb_ring_commit()
+         * (via sb_ring_write_items()). */
+        const uint32_t mark = sb_ring_next_mark_(c->data, c->mask, &read, &size, &rtype, corrupt);
+        const size_t len = mark & ~SB_RING_MARK_COMMITTED;
+        if (mark == 0 || rtype != type || len % item_size != 0)
+            break;
+        const size_t left = (len - c->partial) / item_size;
+        const size_t take = left < max - done ? left : max - done;
+        memcpy(dst + done * item_size,
+               c->data + (read & c->mask) + SB_RING_HEADER_BYTES + c->partial,
+               take * item_size);
+        done += take;
+        if (take < left) {
+            c->partial += (uint32_t)(take * item_size);
+            break;
+        }
+        c->partial = 0;
+        read += size;
+    }
+    c->read = read;
+    if (read != c->released) {
+        /* Release pairs with the producer's acquire load of head in sb_ring_claim(). */
         atomic_store_explicit(&c->shared->head, read, memory_order_release);
         c->released = read;
     }

@@ -4,7 +4,9 @@
  * sides. Each record carries its sequence number, its length and a checksum of its bytes; the
  * consumer checks every one, in order. Then the copy calls (sb_ring_write_n / sb_ring_read_n):
  * fixed-length records in batches of random size up to 300 on both sides, each carrying its
- * sequence number, checked in order. Run under TSan too.
+ * sequence number, checked in order. Then the item calls (sb_ring_write_items /
+ * sb_ring_read_items): 8-byte items in batches of random size, read in pieces of random size.
+ * Run under TSan too.
  *
  * Usage: test_ring_stress [records] (default 10,000,000)
  */
@@ -142,6 +144,60 @@ static int copy_phase(uint64_t records)
     return 0;
 }
 
+/* The item calls (sb_ring_write_items / sb_ring_read_items): 8-byte items carrying their
+ * sequence number, batches of random size up to 1000 (several records when the ring is short
+ * of room) read in pieces of random size, so records are often left partly read. */
+#define ITEMS_MAX_BATCH 1000u
+
+static void *items_producer_main(void *arg)
+{
+    struct stress *st = arg;
+    uint64_t buf[ITEMS_MAX_BATCH];
+    uint64_t seq = 0;
+    while (seq < st->records) {
+        uint64_t n = 1 + test_mix64(seq + 11) % ITEMS_MAX_BATCH;
+        if (n > st->records - seq)
+            n = st->records - seq;
+        for (uint64_t k = 0; k < n; k++)
+            buf[k] = seq + k;
+        const size_t w = sb_ring_write_items(&st->p, 4, buf, sizeof(uint64_t), n);
+        seq += w;
+        if (!w)
+            sched_yield();
+    }
+    return NULL;
+}
+
+static int items_phase(uint64_t items)
+{
+    struct stress st = {.records = items};
+    void *mem = ring_new(&st);
+    pthread_t producer;
+    CHECK_EQ(pthread_create(&producer, NULL, items_producer_main, &st), 0);
+    uint64_t out[ITEMS_MAX_BATCH];
+    uint64_t seq = 0;
+    while (seq < items) {
+        bool corrupt = false;
+        const size_t want = 1 + test_mix64(seq + 5) % ITEMS_MAX_BATCH;
+        const size_t got = sb_ring_read_items(&st.c, 4, out, sizeof(uint64_t), want, &corrupt);
+        CHECK(!corrupt);
+        if (!got)
+            sched_yield();
+        for (size_t k = 0; k < got; k++, seq++) {
+            if (out[k] != seq) {
+                fprintf(stderr, "item %llu: got %llu\n", (unsigned long long)seq,
+                        (unsigned long long)out[k]);
+                return 1;
+            }
+        }
+    }
+    CHECK(pthread_join(producer, NULL) == 0);
+    CHECK(sb_ring_peek(&st.c, NULL) == NULL);
+    printf("test_ring_stress: %llu items checked in order\n", (unsigned long long)seq);
+    free(mem);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct stress st;
@@ -188,5 +244,7 @@ int main(int argc, char **argv)
     CHECK(sb_ring_peek(&st.c, NULL) == NULL);
     printf("test_ring_stress: %llu records checked in order\n", (unsigned long long)seq);
     free(mem);
-    return copy_phase(st.records / 2);
+    if (copy_phase(st.records / 2))
+        return 1;
+    return items_phase(st.records);
 }
