@@ -418,6 +418,7 @@ static inline const struct sb_ring_record *sb_ring_peek(struct sb_ring_consumer 
 static inline void sb_ring_advance(struct sb_ring_consumer *c, const struct sb_ring_record *rec)
 {
     c->read += sb_ring_record_size(sb_ring_record_length(rec));
+    c->partial = 0; /* a record sb_ring_read_items() left half read is now read */
 }
 
 /**
@@ -661,13 +662,14 @@ static inline size_t sb_ring_read_n(struct sb_ring_consumer *c, uint32_t type, v
 
 /**
  * sb_ring_write_items - the batch form of a queue push: write up to @n items of @item_size
- * bytes from @items packed into as few records of type @type as possible (one, unless @n
- * items exceed sb_ring_max_payload()), and commit them with one release store. An item never
- * spans records. When the ring is short of room, fewer items go (as many as fit). Returns the
- * number of items written (0 when full, or when item_size is 0 or above
- * sb_ring_max_payload()). One record header per batch instead of one per item: for small
- * items the consumer waits on half as many cache lines as with sb_ring_write_n(). Read them
- * with sb_ring_read_items(). Producer thread only. Never blocks.
+ * bytes from @items packed into records of type @type (one record, unless n * item_size
+ * exceeds sb_ring_max_payload(): then records of the most items that fit in one), and commit
+ * them, with any earlier claims, with one release store. An item never spans records. When the
+ * ring is short of room a record is halved until it fits (then the rest is tried again), so
+ * fewer items may go. Returns the number of items written (0 when full, or when item_size is 0
+ * or above sb_ring_max_payload()). One record header per batch instead of one per item: for
+ * 8-byte items the consumer waits on half as many cache lines as with sb_ring_write_n(). Read
+ * them with sb_ring_read_items(). Producer thread only. Never blocks.
  */
 static inline size_t sb_ring_write_items(struct sb_ring_producer *p, uint32_t type,
                                          const void *items, size_t item_size, size_t n)
@@ -678,7 +680,8 @@ static inline size_t sb_ring_write_items(struct sb_ring_producer *p, uint32_t ty
     while (done < n && max_items) {
         size_t k = n - done < max_items ? n - done : max_items;
         void *dst;
-        /* Short of room: halve until a record fits (at most log2(k) tries, only when full). */
+        /* Short of room: halve until a record fits (at most log2(k) + 1 tries, each with an
+         * acquire load of head inside sb_ring_claim()). */
         while (!(dst = sb_ring_claim(p, k * item_size, type)) && k > 1)
             k /= 2;
         if (!dst)
@@ -686,20 +689,22 @@ static inline size_t sb_ring_write_items(struct sb_ring_producer *p, uint32_t ty
         memcpy(dst, src + done * item_size, k * item_size);
         done += k;
     }
-    if (done)
-        sb_ring_commit(p);
+    sb_ring_commit(p); /* a no-op when nothing is claimed */
     return done;
 }
 
 /**
  * sb_ring_read_items - the batch form of a queue pop: copy up to @max items of @item_size bytes
  * into @out from the records of type @type (written by sb_ring_write_items()), in order, taking
- * the items of a record in several calls when @max ends inside it (the consumer handle
- * remembers how far: until that record is finished, use no other read call on this handle).
- * Stops early at an empty ring, at a record of another type or whose length is not a multiple
- * of @item_size (left unread for sb_ring_peek()), or at a record that fails the bounds check
- * (then *corrupt is set when @corrupt is non-NULL). Releases the records it finished with one
- * store. Returns the number of items copied. Consumer thread only. Never blocks.
+ * the items of a record in several calls when @max ends inside it: the consumer handle
+ * remembers how far (`partial`), and until that record is finished no other read call may be
+ * used on the handle (sb_ring_peek() and sb_ring_read_n() would hand out its first items
+ * again); the record's space is released only once it is finished. Stops early at an empty
+ * ring, at a record of another type or whose length is not a multiple of @item_size (left
+ * unread for sb_ring_peek()), or at a record that fails the bounds check, or whose length
+ * disagrees with what was taken of it (then *corrupt is set when @corrupt is non-NULL). An
+ * empty record of @type is consumed. Releases the records it finished with one store. Returns
+ * the number of items copied. Consumer thread only. Never blocks.
  */
 static inline size_t sb_ring_read_items(struct sb_ring_consumer *c, uint32_t type, void *out,
                                         size_t item_size, size_t max, bool *corrupt)
@@ -718,6 +723,12 @@ static inline size_t sb_ring_read_items(struct sb_ring_consumer *c, uint32_t typ
         const size_t len = mark & ~SB_RING_MARK_COMMITTED;
         if (mark == 0 || rtype != type || len % item_size != 0)
             break;
+        if (c->partial > len || c->partial % item_size != 0) {
+            /* Only a peer rewriting the mark, or another read call in between, gets here. */
+            if (corrupt)
+                *corrupt = true;
+            break;
+        }
         const size_t left = (len - c->partial) / item_size;
         const size_t take = left < max - done ? left : max - done;
         memcpy(dst + done * item_size,

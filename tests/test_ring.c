@@ -444,9 +444,12 @@ static void test_items(void)
     for (size_t k = 0; k < 1000; k++)
         fill_item(in + k * 8, k, 8);
     bool corrupt = false;
-    /* 300 items make one record (2400 + 8 bytes), read back in pieces of every size: the
-     * handle remembers where it stopped inside the record. */
+    /* 300 items: a record holds at most 255 (2040 bytes, the largest payload of a 4 KiB ring),
+     * so two records, 255 and 45 items; read back in pieces of growing size that often end
+     * inside a record: the handle remembers where it stopped. */
     CHECK_EQ(sb_ring_write_items(&f.p, 5, in, 8, 300), 300);
+    const struct sb_ring_record *first = sb_ring_peek(&f.c, &corrupt);
+    CHECK(first && sb_ring_record_length(first) == 255 * 8);
     size_t got = 0;
     for (size_t want = 1; got < 300; want += 3) {
         const size_t n = sb_ring_read_items(&f.c, 5, out + got * 8, 8, want, &corrupt);
@@ -458,10 +461,11 @@ static void test_items(void)
     CHECK_EQ(sb_ring_read_items(&f.c, 5, out, 8, 10, &corrupt), 0);
     CHECK_EQ(f.c.partial, 0);
     /* Short of room: fewer items go (a record halved until it fits), exactly those arrive. The
-     * first record (2408 bytes) is released. Two records of 200 items (1608 bytes each): at
-     * 2408, and at 0 after 80 bytes of padding at the wrap; 3296 bytes in use. 600 more items:
-     * 800 bytes free (less a header per record and the zero mark): 600 halves to 75 items
-     * (608 bytes), then records of 16, 5 and 1 item fill the rest: 97 in all. */
+     * two records above (2416 bytes) are released. Two records of 200 items (1608 bytes each):
+     * at 2416, and at 0 after 72 bytes of padding at the wrap; 3288 bytes in use, 808 free.
+     * 600 more items: 255 do not fit, halving gives 127, then 63 (512 bytes); again from 255
+     * for the rest: 31 (256 bytes), then 3: 97 in all (a model of the claim arithmetic in
+     * Python agrees). */
     CHECK_EQ(sb_ring_write_items(&f.p, 5, in, 8, 200), 200);
     CHECK_EQ(sb_ring_write_items(&f.p, 5, in + 200 * 8, 8, 200), 200);
     const size_t w = sb_ring_write_items(&f.p, 5, in + 400 * 8, 8, 1000 - 400);
@@ -484,6 +488,30 @@ static void test_items(void)
     sb_ring_advance(&f.c, rec);
     CHECK_EQ(sb_ring_read_items(&f.c, 5, out + 3 * 8, 8, 100, &corrupt), 2);
     CHECK(!corrupt && memcmp(in, out, 5 * 8) == 0);
+    /* Half read, then finished with peek + advance: the offset goes with the record. */
+    CHECK_EQ(sb_ring_write_items(&f.p, 5, in, 8, 10), 10);
+    CHECK_EQ(sb_ring_write_items(&f.p, 5, in + 10 * 8, 8, 4), 4);
+    CHECK_EQ(sb_ring_read_items(&f.c, 5, out, 8, 7, &corrupt), 7);
+    CHECK_EQ(f.c.partial, 7 * 8);
+    rec = sb_ring_peek(&f.c, &corrupt);
+    CHECK(rec && sb_ring_record_length(rec) == 10 * 8);
+    sb_ring_advance(&f.c, rec);
+    CHECK_EQ(f.c.partial, 0);
+    CHECK_EQ(sb_ring_read_items(&f.c, 5, out, 8, 100, &corrupt), 4);
+    CHECK(!corrupt && memcmp(in + 10 * 8, out, 4 * 8) == 0);
+    /* An offset that cannot belong to the record (not a whole number of items, or past its
+     * end) is reported as corruption, nothing copied. */
+    CHECK_EQ(sb_ring_write_items(&f.p, 5, in, 8, 2), 2);
+    f.c.partial = 4;
+    CHECK_EQ(sb_ring_read_items(&f.c, 5, out, 8, 100, &corrupt), 0);
+    CHECK(corrupt);
+    corrupt = false;
+    f.c.partial = 24;
+    CHECK_EQ(sb_ring_read_items(&f.c, 5, out, 8, 100, &corrupt), 0);
+    CHECK(corrupt);
+    corrupt = false;
+    f.c.partial = 0;
+    CHECK_EQ(sb_ring_read_items(&f.c, 5, out, 8, 100, &corrupt), 2);
     /* No item size, or one larger than any record: nothing. */
     CHECK_EQ(sb_ring_write_items(&f.p, 5, in, 0, 3), 0);
     CHECK_EQ(sb_ring_write_items(&f.p, 5, in, 4096, 1), 0);

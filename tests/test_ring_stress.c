@@ -193,6 +193,7 @@ static int items_phase(uint64_t items)
     }
     CHECK(pthread_join(producer, NULL) == 0);
     CHECK(sb_ring_peek(&st.c, NULL) == NULL);
+    CHECK_EQ(st.c.partial, 0); /* every record finished */
     printf("test_ring_stress: %llu items checked in order\n", (unsigned long long)seq);
     free(mem);
     return 0;
