@@ -1,7 +1,8 @@
 /*
  * fuzz_ring.c - a ring whose shared memory another process scribbled on: the input becomes the
- * shared header's indexes and the data area, and the consumer reads records (peek and
- * sb_ring_read_n) until the ring says empty or corrupt. It must never read outside the ring.
+ * shared header's indexes and the data area, and the consumer reads records (peek,
+ * sb_ring_read_n and sb_ring_read_items) until the ring says empty or corrupt. It must never
+ * read outside the ring.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     unsigned char out[64 * 8];
     (void)sb_ring_read_n(&c, 1, out, 8, 64, &corrupt);
+    /* The item calls, in pieces of 3 items (records left half read between calls), then 4-byte
+     * items over whatever the pieces left. */
+    if (sb_ring_consumer_attach(&c, mem, bytes))
+        return 0;
+    for (int i = 0; i < 1024 && sb_ring_read_items(&c, 1, out, 8, 3, &corrupt) > 0; i++) {
+    }
+    (void)sb_ring_read_items(&c, 1, out, 4, 64, &corrupt);
     return 0;
 }
 
