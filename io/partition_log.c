@@ -741,10 +741,10 @@ void sb_plog_abandon(struct sb_plog *log)
 
 bool sb_plog_fd_is_direct(const struct sb_plog *log, int fd)
 {
-    for (size_t i = log->segment_count; fd >= 0 && i-- > 0;)
-        if (log->segments[i].direct_fd == fd)
-            return true;
-    return false;
+    /* sb_plog_reserve() hands out the active segment's descriptor (after a roll, the new one):
+     * one comparison, whatever the number of segments. */
+    return fd >= 0 && log->segment_count &&
+           log->segments[log->segment_count - 1].direct_fd == fd;
 }
 
 int sb_plog_direct_head(struct sb_plog *log, int fd, uint64_t position, unsigned char *dst)

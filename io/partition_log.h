@@ -145,8 +145,9 @@ int sb_plog_commit(struct sb_plog *log, const struct sb_batch_info *info, uint64
 void sb_plog_abandon(struct sb_plog *log);
 
 /**
- * sb_plog_fd_is_direct - is @fd (from sb_plog_reserve()) an O_DIRECT descriptor, so
- * that writes to it must cover whole SB_LOG_DIRECT_BLOCK blocks (see above)?
+ * sb_plog_fd_is_direct - is @fd, just returned by sb_plog_reserve() (before the next
+ * reservation), an O_DIRECT descriptor, so that writes to it must cover whole
+ * SB_LOG_DIRECT_BLOCK blocks (see above)?
  */
 bool sb_plog_fd_is_direct(const struct sb_plog *log, int fd);
 
