@@ -618,6 +618,18 @@ static int plog_load(struct sb_plog *log)
     free(bases);
     if (rc)
         return rc;
+    /* Every offset below the recovery point was synced by a clean close: a log that ends
+     * before it (its last batches or its last segment gone, with no bad bytes left to show it)
+     * lost synced events. Refused, as corruption below the recovery point is. */
+    const int64_t end = log->segment_count ? log->segments[log->segment_count - 1].next_offset : 0;
+    if (end < recovery_point) {
+        report(log, SB_LOG_ERROR,
+               "%s partition %u: %s: the log ends before offset %" PRId64
+               ", but offsets up to %" PRId64 " were synced (recovery-point): synced events "
+               "are missing, refusing to open",
+               log->topic, log->partition, log->dir, end, recovery_point - 1);
+        return -EBADMSG;
+    }
     if (log->segment_count == 0)
         return plog_create_segment(log, 0);
     struct sb_segment *last = &log->segments[log->segment_count - 1];

@@ -15,7 +15,9 @@
  * Opening a partition log recovers it: the last segment is read batch by batch, each CRC and
  * offset checked; a torn tail (an incomplete or invalid batch with nothing valid after it) is
  * truncated and reported; invalid bytes followed by valid batches are corruption, reported
- * with the file and byte position, and the open fails rather than serve or drop them.
+ * with the file and byte position, and the open fails rather than serve or drop them. So does
+ * a log that ends before its recovery point (the offsets a clean close synced): synced events
+ * are missing.
  *
  * The writer owns the appends: sb_plog_reserve() places a batch (rolling to a new segment when
  * the active one is full), the caller writes it there (io_uring, in the shard), and

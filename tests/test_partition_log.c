@@ -268,6 +268,66 @@ static void test_corruption_below_recovery_point(void)
     printf("corruption below the recovery point: refused and reported: %s", reports);
 }
 
+/* A log that ends before its recovery point lost synced events even when no bad byte is left
+ * to show it: its last batch cut off at a batch boundary, or its last segment gone. */
+static void test_missing_synced_tail(void)
+{
+    char dir[64], path[256];
+    make_dir(dir);
+    struct sb_log_config cfg = small_segments();
+    struct sb_plog *log;
+    CHECK_EQ(sb_plog_open(dir, "t", 0, &cfg, &reporter, &log), 0);
+    for (int i = 0; i < 200; i++)
+        append_batch(log, 3, 2000 + i);
+    CHECK(log->segment_count > 2);
+    struct sb_segment *last = &log->segments[log->segment_count - 1];
+    const int64_t last_base = last->base_offset, end = log->next_offset;
+    /* The last batch's start, walking the segment's batch lengths. */
+    uint64_t cut = 0, pos = 0;
+    unsigned char hdr[12];
+    segment_path(path, dir, last_base, "log");
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    while (pos < last->size) {
+        CHECK_EQ(pread(fd, hdr, 12, (off_t)pos), 12);
+        cut = pos;
+        pos += 12 + ((uint64_t)hdr[8] << 24 | (uint64_t)hdr[9] << 16 | (uint64_t)hdr[10] << 8 |
+                     hdr[11]);
+    }
+    close(fd);
+    CHECK_EQ(pos, last->size);
+    CHECK_EQ(sb_plog_write_recovery_point(log, end), 0);
+    sb_plog_close(log);
+
+    CHECK_EQ(truncate(path, (off_t)cut), 0);
+    reports[0] = 0;
+    CHECK_EQ(sb_plog_open(dir, "t", 0, &cfg, &reporter, &log), -EBADMSG);
+    CHECK(strstr(reports, "synced events are missing") != NULL);
+    CHECK(strstr(reports, "t partition 0") != NULL);
+    /* The whole last segment gone: the same. */
+    static const char *const exts[] = {"log", "index", "timeindex"};
+    for (int k = 0; k < 3; k++) {
+        segment_path(path, dir, last_base, exts[k]);
+        CHECK_EQ(unlink(path), 0);
+    }
+    reports[0] = 0;
+    CHECK_EQ(sb_plog_open(dir, "t", 0, &cfg, &reporter, &log), -EBADMSG);
+    CHECK(strstr(reports, "synced events are missing") != NULL);
+    /* A recovery point at or below the end opens as before. */
+    char rp[256];
+    snprintf(rp, sizeof(rp), "%s/t-0/recovery-point", dir);
+    CHECK_EQ(unlink(rp), 0);
+    CHECK_EQ(sb_plog_open(dir, "t", 0, &cfg, &reporter, &log), 0);
+    CHECK(log->next_offset < end);
+    CHECK_EQ(sb_plog_write_recovery_point(log, log->next_offset), 0);
+    read_all(log, 0);
+    sb_plog_close(log);
+    CHECK_EQ(sb_plog_open(dir, "t", 0, &cfg, &reporter, &log), 0);
+    sb_plog_close(log);
+    test_remove_dir(dir);
+    printf("synced tail missing (cut at a batch boundary, last segment gone): refused\n");
+}
+
 static void test_index_rebuild(void)
 {
     char dir[64], path[256];
@@ -614,6 +674,7 @@ int main(void)
     test_append_roll_reopen();
     test_torn_tail();
     test_corruption_below_recovery_point();
+    test_missing_synced_tail();
     test_index_rebuild();
     test_retention();
     test_retention_spares_reserved();
