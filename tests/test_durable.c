@@ -260,12 +260,14 @@ static void test_restart(enum sb_durability d)
     CHECK_EQ(st.acknowledged, 4000);
     CHECK_EQ(st.failed, 0);
     expect_stream(live, 0, 2000);
-    /* Written directly (where the file system allows): the active segments end in whole blocks
-     * (one in 4096 would end there by chance; two partitions both doing so: one in 16 M). */
+    /* Written directly (where the file system allows): each active segment ends in whole
+     * blocks, with the zeros after its last batch (walk_log_files() checks that). A segment
+     * whose batches end exactly on a block boundary has none (one in 4096); both of the two
+     * partitions so (one in 16 M) would leave nothing to show the direct writes. */
     const bool direct = (g_direct_io > 0 || (g_direct_io < 0 && d != SB_DURABILITY_NONE)) &&
                         direct_supported(dir);
     const int padded = walk_log_files(dir, !direct);
-    CHECK(!direct || padded >= 2);
+    CHECK(!direct || padded >= 1);
     /* `shardbus log verify` of a live folder accepts the padding. */
     for (int part = 0; part < 2; part++) {
         char pdir[128];
