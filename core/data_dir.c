@@ -291,12 +291,12 @@ void sb_data_dir_close(struct sb_bus *bus)
                 continue;
             /* The direct padding goes now, while the lock is held: a cut after another process
              * opened the folder could remove its events. The sync below covers the cut. */
-            int rc = sb_plog_end_direct(plog);
-            if (rc)
+            const int cut = sb_plog_end_direct(plog);
+            if (cut)
                 dir_report(bus, SB_LOG_WARN, "%s partition %u: cannot cut the direct padding "
-                           "(recovery will): %s", t->name, p, strerror(-rc));
+                           "(recovery will): %s", t->name, p, strerror(-cut));
             /* Clean close: everything written is synced, whatever the durability setting. */
-            rc = 0;
+            int rc = 0;
             for (size_t s = 0; s < plog->segment_count && !rc; s++)
                 if (fdatasync(plog->segments[s].log_fd))
                     rc = -errno;

@@ -228,21 +228,32 @@ bool sb_log_is_padding(const unsigned char *tail, uint64_t len, uint64_t file_si
     return true;
 }
 
-/* Is what follows the last valid batch (@bad_pos) of @seg's file of @file_size bytes direct
- * padding? Then cut it off (not synced: should it come back after a crash, it is cut again).
- * Returns 1 (padding, cut), 0 (not padding) or a negative errno. */
-static int segment_cut_padding(struct sb_segment *seg, uint64_t bad_pos, uint64_t file_size)
+/* Is what follows the last valid batch (@bad_pos) of @seg's file of *@file_size bytes direct
+ * padding? Then cut it off (not synced: should it come back after a crash, it is cut again),
+ * report the cut and set *@file_size to @bad_pos: a clean end. Returns 0 (cut, or not
+ * padding: *@file_size unchanged) or a negative errno. */
+static int segment_cut_padding(struct sb_plog *log, struct sb_segment *seg, uint64_t bad_pos,
+                               off_t *file_size)
 {
     unsigned char tail[SB_LOG_DIRECT_BLOCK];
-    uint64_t len = file_size - bad_pos;
-    if (len >= SB_LOG_DIRECT_BLOCK)
+    const uint64_t size = (uint64_t)*file_size, len = size - bad_pos;
+    if (bad_pos >= size || len >= SB_LOG_DIRECT_BLOCK)
         return 0;
     ssize_t n = pread_full(seg->log_fd, tail, (size_t)len, bad_pos);
     if (n < 0)
         return (int)n;
-    if ((uint64_t)n != len || !sb_log_is_padding(tail, len, file_size))
+    if ((uint64_t)n != len || !sb_log_is_padding(tail, len, size))
         return 0;
-    return ftruncate(seg->log_fd, (off_t)bad_pos) ? -errno : 1;
+    if (ftruncate(seg->log_fd, (off_t)bad_pos))
+        return -errno;
+    char name[64];
+    sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
+    report(log, SB_LOG_INFO,
+           "%s partition %u: %s/%s: cut %" PRIu64 " bytes of zero padding after the last batch "
+           "(a direct write's, not data)",
+           log->topic, log->partition, log->dir, name, len);
+    *file_size = (off_t)bad_pos;
+    return 0;
 }
 
 static int segment_scan(struct sb_plog *log, struct sb_segment *seg, uint64_t file_size,
@@ -326,20 +337,9 @@ static int segment_recover(struct sb_plog *log, struct sb_segment *seg, int64_t 
     char name[64];
     sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
     /* Zeros where synced batches should be are corruption (below), never padding. */
-    if (bad_pos < (uint64_t)st.st_size && seg->next_offset >= recovery_point) {
-        rc = segment_cut_padding(seg, bad_pos, (uint64_t)st.st_size);
-        if (rc < 0)
-            return rc;
-        if (rc == 1) {
-            report(log, SB_LOG_INFO,
-                   "%s partition %u: %s/%s: cut %" PRIu64 " bytes of zero padding after the "
-                   "last batch (a direct write's, not data)",
-                   log->topic, log->partition, log->dir, name,
-                   (uint64_t)st.st_size - bad_pos);
-            st.st_size = (off_t)bad_pos; /* a clean end: nothing was lost */
-        }
-        rc = 0;
-    }
+    if (seg->next_offset >= recovery_point &&
+        (rc = segment_cut_padding(log, seg, bad_pos, &st.st_size)))
+        return rc;
     if (bad_pos < (uint64_t)st.st_size) {
         if (seg->next_offset < recovery_point) {
             /* Batches below the recovery point were synced: what fails there is corruption. */
@@ -381,24 +381,10 @@ static int segment_load_closed(struct sb_plog *log, struct sb_segment *seg)
     int rc = segment_scan(log, seg, (uint64_t)st.st_size, &bad_pos, &why);
     if (rc)
         return rc;
-    if (bad_pos < (uint64_t)st.st_size) {
-        /* A segment closed by a roll keeps its padding until every write to it is done (see
-         * sb_plog_trim_closed()): a crash in between leaves it. */
-        rc = segment_cut_padding(seg, bad_pos, (uint64_t)st.st_size);
-        if (rc < 0)
-            return rc;
-        if (rc == 1) {
-            char name[64];
-            sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
-            report(log, SB_LOG_INFO,
-                   "%s partition %u: %s/%s: cut %" PRIu64 " bytes of zero padding after the "
-                   "last batch (a direct write's, not data)",
-                   log->topic, log->partition, log->dir, name,
-                   (uint64_t)st.st_size - bad_pos);
-            st.st_size = (off_t)bad_pos;
-        }
-        rc = 0;
-    }
+    /* A segment closed by a roll keeps its padding until every write to it is done (see
+     * sb_plog_trim_closed()): a crash in between leaves it. */
+    if ((rc = segment_cut_padding(log, seg, bad_pos, &st.st_size)))
+        return rc;
     if (bad_pos < (uint64_t)st.st_size) {
         char name[64];
         sb_segment_file_name(name, sizeof(name), seg->base_offset, "log");
