@@ -23,7 +23,9 @@
  *  - The consumer reaches a position P only by reading the record that ends at P; whatever
  *    commit ended there stored 0 at P first, so a stale mark from the previous lap is never seen.
  *  - The consumer frees space with one release store of `head` (release); the producer reads
- *    `head` with acquire, and only when its cached copy says the ring is full.
+ *    `head` with acquire, and only when its cached copy says the ring is full. Having found it
+ *    full, the producer goes on only once a little more than its record is free (see
+ *    SB_RING_REFILL_BYTES), so the two sides do not trade a cache line per record.
  *  - The producer also stores `tail` (release) at each commit, for re-attaching and for
  *    occupancy metrics; the consumer's fast path never reads it.
  * Claim/commit gives zero-copy writes and batching on both sides.
@@ -168,6 +170,28 @@ int sb_ring_format(void *mem, size_t mem_bytes, uint64_t capacity);
 int sb_ring_producer_attach(struct sb_ring_producer *p, void *mem, size_t mem_bytes);
 int sb_ring_consumer_attach(struct sb_ring_consumer *c, void *mem, size_t mem_bytes);
 
+/*
+ * Hysteresis at a full ring. A producer that found the ring full goes on only once the consumer
+ * has freed SB_RING_REFILL_BYTES beyond the record (capped at a sixteenth of the ring), or has
+ * drained every committed record. Without it, a producer faster than its consumer writes each
+ * record into the space the consumer released a moment before: the cache line the consumer is
+ * reading, and a re-read of the consumer's `head` line per record, so both lines bounce between
+ * the cores once per record instead of once per 64 bytes (measured by bench_ring).
+ */
+#define SB_RING_REFILL_BYTES 4096u
+
+/* After re-reading head (@head): may records ending at @end (the zero mark's header included)
+ * be claimed? @committed is the producer's committed position. */
+static inline bool sb_ring_room_after_full_(uint64_t end, uint64_t head, uint64_t committed,
+                                            uint64_t capacity)
+{
+    const uint64_t slack =
+        capacity / 16 < SB_RING_REFILL_BYTES ? capacity / 16 : SB_RING_REFILL_BYTES;
+    if (end - head > capacity)
+        return false;
+    return head == committed || end + slack - head <= capacity;
+}
+
 /* The header at byte position @pos of the producer's data area. */
 static inline struct sb_ring_record *sb_ring_producer_record_(struct sb_ring_producer *p,
                                                               uint64_t pos)
@@ -195,7 +219,10 @@ static inline void sb_ring_claim_header_(struct sb_ring_producer *p, uint64_t po
 
 /**
  * sb_ring_claim - reserve room for a record of @len payload bytes and return a pointer to its
- * payload, or NULL when the ring has no room now (or len > sb_ring_max_payload()). Nothing is
+ * payload, or NULL when the ring has no room now (or len > sb_ring_max_payload()). "No room"
+ * includes the hysteresis at a full ring: when the cached head says full, the claim succeeds
+ * only if the re-read head leaves SB_RING_REFILL_BYTES (capped at capacity / 16) free beyond
+ * the record, or shows the ring drained. Nothing is
  * visible to the consumer until sb_ring_commit(). Several claims may precede one commit.
  * Producer thread only. Never blocks.
  */
@@ -213,9 +240,12 @@ static inline void *sb_ring_claim(struct sb_ring_producer *p, size_t len, uint32
     if (end - p->head_cache > capacity) {
         /* Acquire pairs with the consumer's release store of head in sb_ring_release(): the
          * consumer's reads of the space we are about to overwrite happen before our writes. */
-        p->head_cache = atomic_load_explicit(&p->shared->head, memory_order_acquire);
-        if (end - p->head_cache > capacity)
+        const uint64_t head = atomic_load_explicit(&p->shared->head, memory_order_acquire);
+        /* Kept only when it lets the claim go ahead: a cached head that still says full makes
+         * the next claim re-read head and apply the hysteresis again. */
+        if (!sb_ring_room_after_full_(end, head, p->committed, capacity))
             return NULL;
+        p->head_cache = head;
     }
     if (pad) {
         sb_ring_claim_header_(p, p->claimed, (uint32_t)(pad - SB_RING_HEADER_BYTES),
@@ -491,8 +521,8 @@ static inline uint64_t sb_ring_fit_(uint64_t capacity, uint64_t used, uint64_t n
  * @src, and commit them (and any earlier claims) with one release store. The copy-in
  * counterpart of claim/commit for small fixed-size items: the producer's positions stay in
  * registers across the copies, which the caller's own writes into claimed memory cannot promise
- * (they may alias the handle). Returns the number written (0 when the ring is full or
- * len > sb_ring_max_payload()). Producer thread only. Never blocks.
+ * (they may alias the handle). Returns the number written (0 when the ring is full, with the
+ * hysteresis of sb_ring_claim() when one at a time, or len > sb_ring_max_payload()). Producer thread only. Never blocks.
  */
 static inline size_t sb_ring_write_n(struct sb_ring_producer *p, uint32_t type, const void *src,
                                      size_t len, size_t n)
@@ -543,9 +573,11 @@ static inline size_t sb_ring_write_n(struct sb_ring_producer *p, uint32_t type, 
         const uint64_t end = claimed + pad + need + SB_RING_HEADER_BYTES;
         if (end - head > capacity) {
             /* Acquire pairs with the consumer's release store of head (sb_ring_release()). */
-            head = atomic_load_explicit(&shared->head, memory_order_acquire);
-            if (end - head > capacity)
+            const uint64_t fresh = atomic_load_explicit(&shared->head, memory_order_acquire);
+            /* Kept only when it lets the write go ahead (as in sb_ring_claim()). */
+            if (!sb_ring_room_after_full_(end, fresh, committed, capacity))
                 break;
+            head = fresh;
         }
         if (pad) {
             struct sb_ring_record *padding = (struct sb_ring_record *)(data + pos);

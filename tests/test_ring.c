@@ -74,15 +74,32 @@ static void test_full(void)
     sb_ring_advance(&f.c, rec);
     CHECK(sb_ring_claim(&f.p, 1, 7) == NULL);
     sb_ring_release(&f.c);
-    /* 64 bytes released, 8 were free: 8 bytes of padding up to the end of the data area, then
-     * a 56-byte record at the start, and nothing more. */
+    /* Hysteresis: a producer that found the ring full goes on only once the record plus
+     * min(SB_RING_REFILL_BYTES, capacity / 16) = 256 bytes are free. 64 bytes released, 8 were
+     * free: a 48-byte record (8 bytes of padding up to the end, 56 at the start, 8 for the zero
+     * mark) would fit, but not with the 256 more. */
+    CHECK(sb_ring_claim(&f.p, 48, 7) == NULL);
+    for (int i = 1; i <= 4; i++) {
+        rec = sb_ring_peek(&f.c, NULL);
+        CHECK(rec && rec->payload[0] == i);
+        sb_ring_advance(&f.c, rec);
+    }
+    sb_ring_release(&f.c);
+    /* 320 bytes released, 8 were free: 8 of padding + 56 + 256 of slack, exactly. Then the
+     * cached head says there is room again and the ring fills up to the last byte: 8 bytes of
+     * padding and a 56-byte record at the start, four of 64, the zero mark. */
     memset(buf, 64, sizeof(buf));
     put(&f, 7, buf, 48);
+    for (int i = 65; i <= 68; i++) {
+        memset(buf, i, sizeof(buf));
+        put(&f, 7, buf, sizeof(buf));
+    }
     CHECK(sb_ring_claim(&f.p, 0, 7) == NULL);
-    for (int i = 1; i <= 64; i++) {
+    CHECK_EQ(sb_ring_unreleased_bytes(&f.p), 4088);
+    for (int i = 5; i <= 68; i++) {
         rec = sb_ring_peek(&f.c, NULL);
         CHECK(rec);
-        CHECK_EQ(sb_ring_record_length(rec), i >= 63 ? 48 : 56);
+        CHECK_EQ(sb_ring_record_length(rec), (i == 63 || i == 64) ? 48 : 56);
         CHECK_EQ(rec->payload[47], i);
         sb_ring_advance(&f.c, rec);
     }
@@ -520,10 +537,56 @@ static void test_items(void)
     printf("items: one record per batch, read in pieces, partial writes when short of room\n");
 }
 
+/*
+ * The hysteresis at a full ring through sb_ring_write() / sb_ring_read_n(), one 8-byte item (a
+ * 16-byte record) at a time: once full, the producer writes again only when the consumer has
+ * freed the record, its zero mark and 256 bytes (a sixteenth of this ring) beyond; every item
+ * comes out once, in order.
+ */
+static void test_refill_hysteresis(void)
+{
+    struct ring_fixture f;
+    fixture_init(&f, 4096);
+    uint64_t next_in = 0, next_out = 0, v;
+    /* 255 records of 16 bytes and the zero mark: 4088 bytes. */
+    while (sb_ring_write(&f.p, 3, &next_in, sizeof(next_in)))
+        next_in++;
+    CHECK_EQ(next_in, 255);
+    /* The next record ends at 4096 + 8 (its zero mark): it needs head >= 8 to fit, and
+     * head >= 264 with the slack, that is 17 records read. */
+    for (int i = 0; i < 16; i++) {
+        CHECK_EQ(sb_ring_read_n(&f.c, 3, &v, sizeof(v), 1, NULL), 1);
+        CHECK_EQ(v, next_out);
+        next_out++;
+        CHECK(!sb_ring_write(&f.p, 3, &next_in, sizeof(next_in)));
+    }
+    CHECK_EQ(sb_ring_read_n(&f.c, 3, &v, sizeof(v), 1, NULL), 1);
+    CHECK_EQ(v, next_out);
+    next_out++;
+    /* Now the 17 freed records go in one after another, with no re-read of head. */
+    for (int i = 0; i < 17; i++) {
+        CHECK(sb_ring_write(&f.p, 3, &next_in, sizeof(next_in)));
+        next_in++;
+    }
+    CHECK(!sb_ring_write(&f.p, 3, &next_in, sizeof(next_in)));
+    /* Drained, the ring takes records again (a drained ring never applies the slack: that is
+     * checked by test_largest_record(), whose records would not fit with it). */
+    while (sb_ring_read_n(&f.c, 3, &v, sizeof(v), 1, NULL) == 1) {
+        CHECK_EQ(v, next_out);
+        next_out++;
+    }
+    CHECK_EQ(next_out, next_in);
+    CHECK(sb_ring_write(&f.p, 3, &next_in, sizeof(next_in)));
+    CHECK_EQ(sb_ring_read_n(&f.c, 3, &v, sizeof(v), 1, NULL), 1);
+    CHECK_EQ(v, next_in);
+    free(f.mem);
+}
+
 int main(void)
 {
     test_empty();
     test_full();
+    test_refill_hysteresis();
     test_wrap_with_padding();
     test_largest_record();
     test_claim_then_abort();
