@@ -30,6 +30,9 @@ int sb_link_acks_init(struct sb_producer_link *link, uint64_t capacity)
         link->ack_ring_mem = NULL;
         return -EINVAL;
     }
+    /* No hysteresis at full (ring.h): sb_link_ack_room() promises records by counting the
+     * ring's exact room, and a promised claim must not fail. */
+    link->ack_w.refill_bytes = 0;
     link->ack_owed = 0;
     link->ack_last = NULL;
     link->ack_blocked = false;

@@ -22,6 +22,9 @@ int sb_memlog_init(struct sb_memlog *log, uint64_t capacity, int64_t next_offset
         free(mem);
         return rc;
     }
+    /* One thread is both sides of this ring: no cache line to keep apart, and an append
+     * evicts only as many old events as it needs room for (no hysteresis at full). */
+    log->tail.refill_bytes = 0;
     log->mem = mem;
     log->first_offset = next_offset;
     log->next_offset = next_offset;

@@ -59,6 +59,8 @@ int sb_ring_producer_attach(struct sb_ring_producer *p, void *mem, size_t mem_by
     /* Acquire pairs with the consumer's release store of head in sb_ring_release(). */
     p->head_cache = atomic_load_explicit(&s->head, memory_order_acquire);
     p->pending_mark = 0;
+    p->refill_bytes =
+        s->capacity / 16 < SB_RING_REFILL_BYTES ? s->capacity / 16 : SB_RING_REFILL_BYTES;
     /* A producer always leaves a header's worth free after its records (the zero mark). */
     if ((p->committed & (SB_RING_ALIGN - 1)) ||
         p->committed - p->head_cache > s->capacity - SB_RING_HEADER_BYTES)

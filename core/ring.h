@@ -94,6 +94,8 @@ struct sb_ring_producer {
     uint64_t committed;    /* end of the committed records (the value last stored to tail) */
     uint64_t head_cache;   /* last value read from shared->head */
     uint32_t pending_mark; /* mark of the record at `committed`, stored last by the commit */
+    uint64_t refill_bytes; /* the hysteresis at full (see SB_RING_REFILL_BYTES); attach sets
+                              it, the owner may lower it (0: none) before the first claim */
 };
 
 /** Consumer-private state. */
@@ -172,21 +174,20 @@ int sb_ring_consumer_attach(struct sb_ring_consumer *c, void *mem, size_t mem_by
 
 /*
  * Hysteresis at a full ring. A producer that found the ring full goes on only once the consumer
- * has freed SB_RING_REFILL_BYTES beyond the record (capped at a sixteenth of the ring), or has
- * drained every committed record. Without it, a producer faster than its consumer writes each
- * record into the space the consumer released a moment before: the cache line the consumer is
- * reading, and a re-read of the consumer's `head` line per record, so both lines bounce between
- * the cores once per record instead of once per 64 bytes (measured by bench_ring).
+ * has freed refill_bytes beyond the record (SB_RING_REFILL_BYTES, capped at a sixteenth of the
+ * ring, unless the producer's owner set another value), or has drained every committed record.
+ * Without it, a producer faster than its consumer writes each record into the space the
+ * consumer released a moment before: the cache line the consumer is reading, and a re-read of
+ * the consumer's `head` line per record, so both lines bounce between the cores once per
+ * record instead of once per 64 bytes (measured by bench_ring).
  */
 #define SB_RING_REFILL_BYTES 4096u
 
 /* After re-reading head (@head): may records ending at @end (the zero mark's header included)
- * be claimed? @committed is the producer's committed position. */
+ * be claimed? @committed is the producer's committed position, @slack its refill_bytes. */
 static inline bool sb_ring_room_after_full_(uint64_t end, uint64_t head, uint64_t committed,
-                                            uint64_t capacity)
+                                            uint64_t capacity, uint64_t slack)
 {
-    const uint64_t slack =
-        capacity / 16 < SB_RING_REFILL_BYTES ? capacity / 16 : SB_RING_REFILL_BYTES;
     if (end - head > capacity)
         return false;
     return head == committed || end + slack - head <= capacity;
@@ -221,8 +222,8 @@ static inline void sb_ring_claim_header_(struct sb_ring_producer *p, uint64_t po
  * sb_ring_claim - reserve room for a record of @len payload bytes and return a pointer to its
  * payload, or NULL when the ring has no room now (or len > sb_ring_max_payload()). "No room"
  * includes the hysteresis at a full ring: when the cached head says full, the claim succeeds
- * only if the re-read head leaves SB_RING_REFILL_BYTES (capped at capacity / 16) free beyond
- * the record, or shows the ring drained. Nothing is
+ * only if the re-read head leaves the producer's refill_bytes free beyond the record, or shows
+ * the ring drained. Nothing is
  * visible to the consumer until sb_ring_commit(). Several claims may precede one commit.
  * Producer thread only. Never blocks.
  */
@@ -243,7 +244,7 @@ static inline void *sb_ring_claim(struct sb_ring_producer *p, size_t len, uint32
         const uint64_t head = atomic_load_explicit(&p->shared->head, memory_order_acquire);
         /* Kept only when it lets the claim go ahead: a cached head that still says full makes
          * the next claim re-read head and apply the hysteresis again. */
-        if (!sb_ring_room_after_full_(end, head, p->committed, capacity))
+        if (!sb_ring_room_after_full_(end, head, p->committed, capacity, p->refill_bytes))
             return NULL;
         p->head_cache = head;
     }
@@ -575,7 +576,7 @@ static inline size_t sb_ring_write_n(struct sb_ring_producer *p, uint32_t type, 
             /* Acquire pairs with the consumer's release store of head (sb_ring_release()). */
             const uint64_t fresh = atomic_load_explicit(&shared->head, memory_order_acquire);
             /* Kept only when it lets the write go ahead (as in sb_ring_claim()). */
-            if (!sb_ring_room_after_full_(end, fresh, committed, capacity))
+            if (!sb_ring_room_after_full_(end, fresh, committed, capacity, p->refill_bytes))
                 break;
             head = fresh;
         }
