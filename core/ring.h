@@ -23,8 +23,8 @@
  *  - The consumer reaches a position P only by reading the record that ends at P; whatever
  *    commit ended there stored 0 at P first, so a stale mark from the previous lap is never seen.
  *  - The consumer frees space with one release store of `head` (release); the producer reads
- *    `head` with acquire, and only when its cached copy says the ring is full. Having found it
- *    full, the producer goes on only once a little more than its record is free (see
+ *    `head` with acquire, and only when its cached copy says the ring is full. A claim that has
+ *    to re-read head goes on only once a little more than its record is free (see
  *    SB_RING_REFILL_BYTES), so the two sides do not trade a cache line per record.
  *  - The producer also stores `tail` (release) at each commit, for re-attaching and for
  *    occupancy metrics; the consumer's fast path never reads it.
@@ -173,13 +173,19 @@ int sb_ring_producer_attach(struct sb_ring_producer *p, void *mem, size_t mem_by
 int sb_ring_consumer_attach(struct sb_ring_consumer *c, void *mem, size_t mem_bytes);
 
 /*
- * Hysteresis at a full ring. A producer that found the ring full goes on only once the consumer
- * has freed refill_bytes beyond the record (SB_RING_REFILL_BYTES, capped at a sixteenth of the
- * ring, unless the producer's owner set another value), or has drained every committed record.
- * Without it, a producer faster than its consumer writes each record into the space the
- * consumer released a moment before: the cache line the consumer is reading, and a re-read of
- * the consumer's `head` line per record, so both lines bounce between the cores once per
- * record instead of once per 64 bytes (measured by bench_ring).
+ * Hysteresis at a full ring. A claim (sb_ring_claim(), and sb_ring_write_n() one record at a
+ * time) whose cached head says full re-reads head, and goes on only if the consumer has freed
+ * refill_bytes beyond the record (SB_RING_REFILL_BYTES, capped at a sixteenth of the ring,
+ * unless the producer's owner set another value) or has drained every committed record; a
+ * refused re-read leaves the cached head as it was, so the next claim re-reads too. Without
+ * it, a producer faster than its consumer writes each record into the space the consumer
+ * released a moment before: the cache line the consumer is reading, and a re-read of the
+ * consumer's `head` line per record, so both lines bounce between the cores once per record
+ * instead of once per 64 bytes (measured by bench_ring). A heuristic, not a guarantee: calls
+ * that refresh the cached head for other reasons (sb_ring_head_moved_seq_cst(),
+ * sb_ring_unreleased_bytes(), the batch path of sb_ring_write_n()) let the next claim go ahead
+ * on exact room. Never a condition for progress: a drained ring takes any record up to
+ * sb_ring_max_payload().
  */
 #define SB_RING_REFILL_BYTES 4096u
 
@@ -495,9 +501,11 @@ static inline void sb_ring_release_seq_cst(struct sb_ring_consumer *c)
 }
 
 /**
- * sb_ring_head_moved_seq_cst - true when the consumer released space since the producer last
- * read head (which it now re-reads with a seq_cst load, pairing with
- * sb_ring_release_seq_cst()). Producer thread only.
+ * sb_ring_head_moved_seq_cst - true when head (re-read now with a seq_cst load, pairing with
+ * sb_ring_release_seq_cst()) differs from the producer's cached copy, which it then updates.
+ * The cache may be older than the producer's last read of head (a claim refused by the
+ * hysteresis does not keep what it read), so a true result may mean no new room: the caller
+ * retries its claim, which is refused again or goes ahead. Producer thread only.
  */
 static inline bool sb_ring_head_moved_seq_cst(struct sb_ring_producer *p)
 {
@@ -523,7 +531,8 @@ static inline uint64_t sb_ring_fit_(uint64_t capacity, uint64_t used, uint64_t n
  * counterpart of claim/commit for small fixed-size items: the producer's positions stay in
  * registers across the copies, which the caller's own writes into claimed memory cannot promise
  * (they may alias the handle). Returns the number written (0 when the ring is full, with the
- * hysteresis of sb_ring_claim() when one at a time, or len > sb_ring_max_payload()). Producer thread only. Never blocks.
+ * hysteresis of sb_ring_claim() for records past the batch fast path, or when
+ * len > sb_ring_max_payload()). Producer thread only. Never blocks.
  */
 static inline size_t sb_ring_write_n(struct sb_ring_producer *p, uint32_t type, const void *src,
                                      size_t len, size_t n)
@@ -698,11 +707,11 @@ static inline size_t sb_ring_read_n(struct sb_ring_consumer *c, uint32_t type, v
  * bytes from @items packed into records of type @type (one record, unless n * item_size
  * exceeds sb_ring_max_payload(): then records of the most items that fit in one), and commit
  * them, with any earlier claims, with one release store. An item never spans records. When the
- * ring is short of room a record is halved until it fits (then the rest is tried again), so
- * fewer items may go. Returns the number of items written (0 when full, or when item_size is 0
- * or above sb_ring_max_payload()). One record header per batch instead of one per item: for
- * 8-byte items the consumer waits on half as many cache lines as with sb_ring_write_n(). Read
- * them with sb_ring_read_items(). Producer thread only. Never blocks.
+ * ring is short of room a record is halved until sb_ring_claim() takes it (then the rest is
+ * tried again), so fewer items may go. Returns the number of items written (0 when full, or
+ * when item_size is 0 or above sb_ring_max_payload()). One record header per batch instead of
+ * one per item: for 8-byte items the consumer waits on half as many cache lines as with
+ * sb_ring_write_n(). Read them with sb_ring_read_items(). Producer thread only. Never blocks.
  */
 static inline size_t sb_ring_write_items(struct sb_ring_producer *p, uint32_t type,
                                          const void *items, size_t item_size, size_t n)
