@@ -49,7 +49,11 @@
  *   same run, bracketing the session (1,000 x BM_fdatasync_4k's pair just before and 1,000
  *   just after, in the data directory, untimed, the bus idle): sync_p50_us .. sync_max_us and
  *   p99/sync_p99, so the ratio compares the bus with the disk of the same stretch of time (the
- *   disk of a shared VM changes by 10x within minutes). Argument idle_spin_us: the bus's
+ *   disk of a shared VM changes by 10x within minutes). And during the measured stretch itself
+ *   (sync_probe): a thread appends 4 KiB + fdatasync to a file of its own every 10 ms,
+ *   during_sync_p50_us .. and p99/during_sync_p99: syncs at times spread evenly over the
+ *   stretch, as the events are, so a slow stretch of the disk shows in both (its 100 syncs a
+ *   second add a little to the bus's journal commits). Argument idle_spin_us: the bus's
  *   sb_config.idle_spin_us, 50 (the default) and 0 (a shard that parks at once, leaving the
  *   CPUs to the kernel threads that carry out the writes and syncs); direct_io: 1 (the default
  *   under BATCH) or 0 (through the page cache).
@@ -87,11 +91,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_util.h"
@@ -648,6 +654,60 @@ void sync_4k_latencies(const std::string &path, uint64_t count, std::vector<int6
         fail_errno("unlink", errno);
 }
 
+/*
+ * The disk's sync latency during the measured stretch itself: a thread that appends 4 KiB +
+ * fdatasync to a file of its own every kProbeNs (so at times spread evenly over the stretch,
+ * as the events are; back-to-back syncs before and after cannot see a slow stretch in between)
+ * until stop(). Its 100 syncs a second add a little to the bus's own journal commits.
+ */
+class sync_probe {
+public:
+    static constexpr int64_t kProbeNs = 10000000; /* 10 ms */
+    static constexpr uint64_t kMax = 6000;         /* a minute's worth: the file's size */
+    explicit sync_probe(const std::string &path) : path_(path)
+    {
+        lat_.reserve(size_t(kMax));
+        thread_ = std::thread([this] { run(); });
+    }
+    /* Stops the thread and returns the latencies (ns), one per probe. */
+    std::vector<int64_t> &stop()
+    {
+        /* Release pairs with the acquire load in run(): a plain stop request. */
+        stop_.store(true, std::memory_order_release);
+        thread_.join();
+        return lat_;
+    }
+
+private:
+    void run()
+    {
+        constexpr size_t kWrite = 4096;
+        const int fd = create_prealloc(path_, kMax * kWrite);
+        std::vector<unsigned char> buf(kWrite, 0x3c);
+        int64_t next = bench::now_ns();
+        /* Acquire pairs with the release store in stop(). */
+        for (uint64_t i = 0; i < kMax && !stop_.load(std::memory_order_acquire); i++) {
+            next += kProbeNs;
+            const int64_t t = bench::now_ns();
+            if (pwrite(fd, buf.data(), kWrite, off_t(i * kWrite)) != ssize_t(kWrite))
+                fail_errno("sync probe: pwrite 4 KiB", errno ? errno : EIO);
+            if (fdatasync(fd) != 0)
+                fail_errno("sync probe: fdatasync", errno);
+            lat_.push_back(bench::now_ns() - t);
+            struct timespec ts = {time_t(next / 1000000000), long(next % 1000000000)};
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+            }
+        }
+        close(fd);
+        if (unlink(path_.c_str()) != 0)
+            fail_errno("sync probe: unlink", errno);
+    }
+    std::string path_;
+    std::vector<int64_t> lat_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
 /* Records the ack latency of each newly acknowledged event of one producer (one partition:
  * events are acknowledged in publish order, so the first `acknowledged` events are done). */
 class ack_tracker {
@@ -736,7 +796,7 @@ void BM_log_ack_latency(benchmark::State &state)
         open_log_bus(dir.path(), cpus.a, SB_DURABILITY_BATCH, 0, idle_spin_us, direct_io);
     bench::scoped_pin pin(cpus.b);
     scoped_timer_slack slack;
-    std::vector<int64_t> sync_lat;
+    std::vector<int64_t> sync_lat, during_lat;
     sync_lat.reserve(size_t(2 * syncs));
     struct sb_producer *p = nullptr;
     int rc = sb_producer_open(bus, &p);
@@ -752,6 +812,7 @@ void BM_log_ack_latency(benchmark::State &state)
         state.PauseTiming();
         sync_4k_latencies(dir.path() + "/sync-before", syncs, &sync_lat);
         state.ResumeTiming();
+        sync_probe probe(dir.path() + "/sync-during");
         const int64_t t0 = bench::now_ns() + 1000000;
         for (uint64_t i = 0; i < total; i++) {
             const int64_t due = t0 + int64_t(i) * interval_ns;
@@ -765,6 +826,8 @@ void BM_log_ack_latency(benchmark::State &state)
             acks.harvest();
         }
         wait_all_acked(&acks, total);
+        std::vector<int64_t> &during = probe.stop();
+        during_lat.insert(during_lat.end(), during.begin(), during.end());
         state.PauseTiming();
         sync_4k_latencies(dir.path() + "/sync-after", syncs, &sync_lat);
         state.ResumeTiming();
@@ -781,13 +844,18 @@ void BM_log_ack_latency(benchmark::State &state)
     report_percentiles_us(state, "sync_", sync_lat);
     state.counters["p99/sync_p99"] =
         state.counters["p99_us"].value / std::max(state.counters["sync_p99_us"].value, 1e-3);
+    report_percentiles_us(state, "during_sync_", during_lat);
+    state.counters["p99/during_sync_p99"] =
+        state.counters["p99_us"].value /
+        std::max(state.counters["during_sync_p99_us"].value, 1e-3);
     std::sort(lag.begin(), lag.end());
     state.counters["send_lag_p99_us"] = double(percentile(lag, 0.99)) / 1e3;
     state.counters["send_lag_max_us"] = lag.empty() ? 0.0 : double(lag.back()) / 1e3;
     state.SetLabel(std::to_string(measured) + " events at " + std::to_string(rate) +
                    "/s, BATCH, idle_spin_us " +
                    std::to_string(idle_spin_us) + "; sync_*: " + std::to_string(2 * syncs) +
-                   " x 4 KiB pwrite+fdatasync before and after");
+                   " x 4 KiB pwrite+fdatasync before and after; during_sync_*: " +
+                   std::to_string(during_lat.size()) + " of them every 10 ms during");
 }
 
 void BM_fdatasync_4k(benchmark::State &state)
