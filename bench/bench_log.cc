@@ -669,7 +669,14 @@ public:
         lat_.reserve(size_t(kMax));
         thread_ = std::thread([this] { run(); });
     }
-    /* Stops the thread and returns the latencies (ns), one per probe. */
+    ~sync_probe()
+    {
+        if (thread_.joinable())
+            stop();
+    }
+    sync_probe(const sync_probe &) = delete;
+    sync_probe &operator=(const sync_probe &) = delete;
+    /* Stops the thread and returns the latencies (ns), one per probe. Once. */
     std::vector<int64_t> &stop()
     {
         /* Release pairs with the acquire load in run(): a plain stop request. */
@@ -689,8 +696,9 @@ private:
         for (uint64_t i = 0; i < kMax && !stop_.load(std::memory_order_acquire); i++) {
             next += kProbeNs;
             const int64_t t = bench::now_ns();
-            if (pwrite(fd, buf.data(), kWrite, off_t(i * kWrite)) != ssize_t(kWrite))
-                fail_errno("sync probe: pwrite 4 KiB", errno ? errno : EIO);
+            const ssize_t w = pwrite(fd, buf.data(), kWrite, off_t(i * kWrite));
+            if (w != ssize_t(kWrite))
+                fail_errno("sync probe: pwrite 4 KiB", w < 0 ? errno : EIO);
             if (fdatasync(fd) != 0)
                 fail_errno("sync probe: fdatasync", errno);
             lat_.push_back(bench::now_ns() - t);
