@@ -3,8 +3,9 @@
  *
  * Group commit: events taken from the rings are encoded at once into per-partition Kafka record
  * batches in one third of the shard's write buffer (the gathering group). As soon as the log
- * may take a group (none in flight, or one whose writes are all done and only its syncs are
- * left: sb_shard_log_can_submit()), the gathering group is submitted: each batch gets its
+ * may take a group (none in flight, or, for a group of a quarter of its third or more, one
+ * whose writes are all done and only its syncs are left: sb_shard_log_can_submit()), the
+ * gathering group is submitted: each batch gets its
  * offsets and its place in the partition's log (sb_plog_reserve), and all of them are written
  * with io_uring, then synced under SB_DURABILITY_BATCH, while the next third gathers the next
  * group. Groups complete in order. When a group completes, its events are acknowledged to their
@@ -738,20 +739,19 @@ bool sb_shard_log_can_submit(const struct sb_shard *s)
      * bytes and fail with it; placed after the cut, it can succeed. */
     if (s->in_flight && s->groups[(s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS].error)
         return false;
-    /* Under a light load a group of a few events goes at once: its syncs run beside the older
-     * group's (through the second open files, log_writer.h), which acknowledges sooner than
-     * waiting for the older group (bench_log at 20,000 events/s: p50 134-142 us against 184
-     * us). Under a heavy load (the group in flight holds a quarter of its part of the buffer
-     * or more), or without second open files (whose syncs would wait for the older group's
-     * anyway: p50 196-290 us going at once), the next one waits until it holds a quarter too:
-     * small groups would each add a sync. */
-    if (s->in_flight == 1) {
-        const struct sb_group *older =
-            &s->groups[(s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS];
-        const struct sb_group *g = &s->groups[s->acc];
-        if ((older->used >= older->cap / 4 || !s->writer.sync_files) && g->used < g->cap / 4)
-            return false;
-    }
+    /* With a group in flight the next one goes beside it only once it holds a quarter of its
+     * part of the buffer: a heavy load, where its writes overlap the older group's sync (the
+     * BATCH append rate went from 4.4-5.6 to 7.7-8.3 M events/s when this began). A smaller
+     * group waits for the older one. Small groups going at once (until 2026-11-27, for a
+     * lower ack latency at 20,000 events/s under the page cache) doubled the syncs under a
+     * light load and brought on stretches in which every sync took milliseconds: bench_log's
+     * ack latency at 100,000 events/s, alternating runs of the two rules, had a p99 of 12-16
+     * ms (p50 5-6 ms in four of them) in 6 of 10 runs going at once, and of 0.19-0.40 ms in
+     * 10 of 10 waiting, with a lower p50 (76-96 us against 98-129 us in the good runs) and a
+     * quarter fewer writes to the disk. Why two small syncs at once slow the disk down so is
+     * not known. */
+    if (s->in_flight == 1 && s->groups[s->acc].used < s->groups[s->acc].cap / 4)
+        return false;
     return s->in_flight < SB_SHARD_LOG_GROUPS - 1 && sb_log_writer_can_submit(&s->writer);
 }
 
