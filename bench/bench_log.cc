@@ -45,15 +45,20 @@
  *   at most about one interval (50 or 10 us) late: the figures are an upper bound. A single
  *   partition acknowledges in publish order. Checked: no failures, all acknowledged, flush
  *   returns 0, and the log reads back in order. Reported: p50/p99/p99.9/max in us, and the
- *   producer's own lateness (send_lag_*). The fdatasync baseline is also measured inside the
- *   same run, bracketing the session (1,000 x BM_fdatasync_4k's pair just before and 1,000
- *   just after, in the data directory, untimed, the bus idle): sync_p50_us .. sync_max_us and
- *   p99/sync_p99, so the ratio compares the bus with the disk of the same stretch of time (the
- *   disk of a shared VM changes by 10x within minutes). And during the measured stretch itself
+ *   producer's own lateness (send_lag_*). The fdatasync baseline is measured inside the same
+ *   run, interleaved with the events: the measured events are sent in kAckSlices slices of
+ *   0.5 s, and before the first slice, between every two and after the last (the bus idle,
+ *   every event acknowledged, untimed) come 200 of BM_fdatasync_4k's pairs in the data
+ *   directory (1,400 in all): sync_p50_us .. sync_max_us and p99/sync_p99. So the ratio compares
+ *   the bus with the disk of the same stretch of time: the disk of this shared VM changes by
+ *   30x within seconds, and syncs only before and after the whole 3 s (what this benchmark did
+ *   until 2026-11-27) could miss a slow stretch in between. And during the slices themselves
  *   (sync_probe): a thread appends 4 KiB + fdatasync to a file of its own every 10 ms,
- *   during_sync_p50_us .. and p99/during_sync_p99: syncs at times spread evenly over the
- *   stretch, as the events are, so a slow stretch of the disk shows in both (its 100 syncs a
- *   second add a little to the bus's journal commits). Argument idle_spin_us: the bus's
+ *   during_sync_p50_us .. and p99/during_sync_p99: syncs at the same moments as the events,
+ *   which share the ext4 journal, the disk and the CPUs with the bus, so they are no baseline,
+ *   but show what the bus's own load does to a sync (its 100 syncs a second add a little to
+ *   the bus's journal commits).
+ *   Argument idle_spin_us: the bus's
  *   sb_config.idle_spin_us, 50 (the default) and 0 (a shard that parks at once, leaving the
  *   CPUs to the kernel threads that carry out the writes and syncs); direct_io: 1 (the default
  *   under BATCH) or 0 (through the page cache).
@@ -657,8 +662,9 @@ void sync_4k_latencies(const std::string &path, uint64_t count, std::vector<int6
 /*
  * The disk's sync latency during the measured stretch itself: a thread that appends 4 KiB +
  * fdatasync to a file of its own every kProbeNs (so at times spread evenly over the stretch,
- * as the events are; back-to-back syncs before and after cannot see a slow stretch in between)
- * until stop(). Its 100 syncs a second add a little to the bus's own journal commits.
+ * as the events are, under the bus's load; the baseline's blocks between the slices see the
+ * disk with the bus idle) until stop(). Its 100 syncs a second add a little to the bus's own
+ * journal commits.
  */
 class sync_probe {
 public:
@@ -788,16 +794,44 @@ void wait_all_acked(ack_tracker *acks, uint64_t total)
     }
 }
 
+/* The measured events of BM_log_ack_latency are sent in this many slices, with fdatasync
+ * baselines before, between and after them (see the top of the file). */
+constexpr uint64_t kAckSlices = 6;
+
+/* Sends events [@from, @to) of BM_log_ack_latency @interval_ns apart, starting 1 ms from now,
+ * then waits until all of them are acknowledged. Appends the send lateness of each event from
+ * @warm on (the measured ones) to @lag. */
+void send_at_rate(struct sb_producer *p, ack_tracker *acks, uint64_t from, uint64_t to,
+                  uint64_t warm, int64_t interval_ns, std::vector<int64_t> *lag)
+{
+    unsigned char value[kValueBytes];
+    make_value(value, 0);
+    const int64_t t0 = bench::now_ns() + 1000000;
+    for (uint64_t i = from; i < to; i++) {
+        const int64_t due = t0 + int64_t(i - from) * interval_ns;
+        acks->set_due(i, due);
+        wait_until(due, acks);
+        put_u64(value, i);
+        put_u64(value + kSeqTail, i);
+        publish_one(p, value);
+        if (i >= warm)
+            lag->push_back(bench::now_ns() - due);
+        acks->harvest();
+    }
+    wait_all_acked(acks, to);
+}
+
 void BM_log_ack_latency(benchmark::State &state)
 {
     const int64_t rate = state.range(2); /* events per second */
     const int64_t interval_ns = 1000000000 / rate;
     const uint64_t warm = bench::pick(uint64_t(rate) / 10, 50);
-    const uint64_t measured = bench::pick(uint64_t(rate) * 3, 400); /* 3 s */
+    const uint64_t slice = bench::pick(uint64_t(rate) / 2, 400 / kAckSlices); /* 0.5 s */
+    const uint64_t measured = slice * kAckSlices;                             /* 3 s */
     const uint64_t total = warm + measured;
     const int idle_spin_us = int(state.range(0));
     const int direct_io = int(state.range(1));
-    const uint64_t syncs = bench::pick(1000, 25); /* per bracket: before and after */
+    const uint64_t syncs = bench::pick(200, 5); /* per block: kAckSlices + 1 blocks */
     const bench::cpu_pair cpus = bench::pick_cpu_pair();
     temp_dir dir;
     struct sb_bus *bus =
@@ -805,7 +839,7 @@ void BM_log_ack_latency(benchmark::State &state)
     bench::scoped_pin pin(cpus.b);
     scoped_timer_slack slack;
     std::vector<int64_t> sync_lat, during_lat;
-    sync_lat.reserve(size_t(2 * syncs));
+    sync_lat.reserve(size_t((kAckSlices + 1) * syncs));
     struct sb_producer *p = nullptr;
     int rc = sb_producer_open(bus, &p);
     if (rc)
@@ -814,30 +848,20 @@ void BM_log_ack_latency(benchmark::State &state)
     ack_tracker acks(p, warm, total);
     std::vector<int64_t> lag;
     lag.reserve(size_t(measured));
-    unsigned char value[kValueBytes];
-    make_value(value, 0);
-    for (auto _ : state) {
-        state.PauseTiming();
-        sync_4k_latencies(dir.path() + "/sync-before", syncs, &sync_lat);
-        state.ResumeTiming();
-        sync_probe probe(dir.path() + "/sync-during");
-        const int64_t t0 = bench::now_ns() + 1000000;
-        for (uint64_t i = 0; i < total; i++) {
-            const int64_t due = t0 + int64_t(i) * interval_ns;
-            acks.set_due(i, due);
-            wait_until(due, &acks);
-            put_u64(value, i);
-            put_u64(value + kSeqTail, i);
-            publish_one(p, value);
-            if (i >= warm)
-                lag.push_back(bench::now_ns() - due);
-            acks.harvest();
+    for (auto _ : state) { /* Iterations(1) */
+        send_at_rate(p, &acks, 0, warm, warm, interval_ns, &lag);
+        for (uint64_t k = 0; k < kAckSlices; k++) {
+            state.PauseTiming();
+            sync_4k_latencies(dir.path() + "/sync-" + std::to_string(k), syncs, &sync_lat);
+            state.ResumeTiming();
+            sync_probe probe(dir.path() + "/sync-during");
+            const uint64_t from = warm + k * slice;
+            send_at_rate(p, &acks, from, from + slice, warm, interval_ns, &lag);
+            std::vector<int64_t> &during = probe.stop();
+            during_lat.insert(during_lat.end(), during.begin(), during.end());
         }
-        wait_all_acked(&acks, total);
-        std::vector<int64_t> &during = probe.stop();
-        during_lat.insert(during_lat.end(), during.begin(), during.end());
         state.PauseTiming();
-        sync_4k_latencies(dir.path() + "/sync-after", syncs, &sync_lat);
+        sync_4k_latencies(dir.path() + "/sync-last", syncs, &sync_lat);
         state.ResumeTiming();
     }
     flush_or_fail(p);
@@ -859,10 +883,12 @@ void BM_log_ack_latency(benchmark::State &state)
     std::sort(lag.begin(), lag.end());
     state.counters["send_lag_p99_us"] = double(percentile(lag, 0.99)) / 1e3;
     state.counters["send_lag_max_us"] = lag.empty() ? 0.0 : double(lag.back()) / 1e3;
-    state.SetLabel(std::to_string(measured) + " events at " + std::to_string(rate) +
-                   "/s, BATCH, idle_spin_us " +
-                   std::to_string(idle_spin_us) + "; sync_*: " + std::to_string(2 * syncs) +
-                   " x 4 KiB pwrite+fdatasync before and after; during_sync_*: " +
+    state.SetLabel(std::to_string(measured) + " events at " + std::to_string(rate) + "/s in " +
+                   std::to_string(kAckSlices) + " slices, BATCH, idle_spin_us " +
+                   std::to_string(idle_spin_us) + "; sync_*: " +
+                   std::to_string(sync_lat.size()) +
+                   " x 4 KiB pwrite+fdatasync before, between and after the slices; "
+                   "during_sync_*: " +
                    std::to_string(during_lat.size()) + " of them every 10 ms during");
 }
 
