@@ -252,6 +252,8 @@ struct sb_shard {
     unsigned in_flight;                  /* groups submitted, not completed: those before acc */
     unsigned reaped;                     /* of those, the oldest ones the writer reported done */
     uint64_t group_seq;                  /* groups submitted so far */
+    uint64_t groups_failed_after_older;  /* groups failed only because an older one in flight
+                                            failed (their bytes lay after its cut) */
     struct sb_partition **open_parts;    /* partitions with an open batch in groups[acc] */
     uint32_t open_count, open_cap;
     /* File slots to release once the groups that may use them completed: those up to

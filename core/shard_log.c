@@ -619,10 +619,20 @@ static void group_fail(struct sb_shard *s, struct sb_group *g, int error)
             shard_report(s, SB_LOG_ERROR, "%s partition %u: cannot sync the cut: %s",
                          plog->topic, plog->partition, strerror(errno));
     }
+    /* Name the first partition of the group (the usual case is one), and how many more. */
+    char where[160] = "";
+    if (g->batch_count) {
+        const struct sb_plog *first = g->batches[0].part->plog;
+        size_t others = 0;
+        for (size_t i = 1; i < g->batch_count; i++)
+            others += g->batches[i].part != g->batches[i - 1].part;
+        snprintf(where, sizeof(where), " for %s partition %u%s", first->topic, first->partition,
+                 others ? " and others" : "");
+    }
     shard_report(s, SB_LOG_ERROR,
-                 "shard %u: log write failed (%s): %" PRIu64
+                 "shard %u: log write failed%s (%s): %" PRIu64
                  " events not acknowledged, their producers are told",
-                 s->id, strerror(-error), g->events);
+                 s->id, where, strerror(-error), g->events);
     write_acks(s, g, error);
     settle_links(g, error);
     commit_acks(g);
@@ -776,8 +786,10 @@ static bool groups_complete(struct sb_shard *s)
         struct sb_group *g = group_in_flight(s, 0);
         if (g->error && s->reaped < s->in_flight)
             break;
-        if (g->error && s->in_flight > 1 && !group_in_flight(s, 1)->error)
+        if (g->error && s->in_flight > 1 && !group_in_flight(s, 1)->error) {
             group_in_flight(s, 1)->error = g->error;
+            s->groups_failed_after_older++;
+        }
         group_complete(s);
         work = true;
     }

@@ -21,16 +21,9 @@
 #include <shardbus.h>
 
 #include "check.h"
+#include "test_ack_outcomes.h"
 
-#define EVENT_BYTES 1000
-#define MAX_EVENTS 20000
-
-static void make_value(uint64_t seq, unsigned char *v)
-{
-    memcpy(v, &seq, 8);
-    for (size_t i = 8; i < EVENT_BYTES; i++)
-        v[i] = (unsigned char)test_mix64(seq * 4096 + i);
-}
+#define MAX_EVENTS 20000 /* at most this many published in a run */
 
 static struct sb_bus *open_bus(const char *dir)
 {
@@ -47,24 +40,6 @@ static struct sb_bus *open_bus(const char *dir)
         abort();
     }
     return bus;
-}
-
-/* What each event's ack callback said (opaque = sequence number + 1). */
-struct outcome {
-    int calls;
-    int error;
-    int64_t offset;
-};
-static struct outcome outcomes[MAX_EVENTS];
-
-static void on_ack(void *ctx, const struct sb_ack *ack)
-{
-    (void)ctx;
-    uint64_t seq = (uint64_t)(uintptr_t)ack->opaque - 1;
-    CHECK(seq < MAX_EVENTS);
-    CHECK(!strcmp(ack->topic, "ledger") && ack->partition == 0);
-    CHECK_EQ(outcomes[seq].calls, 0);
-    outcomes[seq] = (struct outcome){1, ack->error, ack->offset};
 }
 
 static int fill_file(const char *path, size_t bytes)
@@ -85,7 +60,7 @@ static int fill_file(const char *path, size_t bytes)
  * on; reopen and check. Returns false when no tmpfs can be mounted here. */
 static bool run(uint64_t burst)
 {
-    memset(outcomes, 0, sizeof(outcomes));
+    memset(test_outcomes, 0, sizeof(test_outcomes));
     char mnt[] = "/tmp/sb-enospc-XXXXXX";
     CHECK(mkdtemp(mnt));
     if (mount("tmpfs", mnt, "tmpfs", 0, "size=3m") != 0) {
@@ -103,19 +78,19 @@ static bool run(uint64_t burst)
 
     struct sb_producer_config pc;
     sb_producer_config_init(&pc);
-    pc.ack_fn = on_ack;
+    pc.ack_fn = test_record_ack;
     struct sb_producer *p;
     CHECK_EQ(sb_producer_open_with(bus, &pc, &p), 0);
     static unsigned char acked[MAX_EVENTS];
     memset(acked, 0, sizeof(acked));
-    unsigned char v[EVENT_BYTES];
+    unsigned char v[TEST_EVENT_BYTES];
     uint64_t seq = 0, n_acked = 0, n_failed = 0;
     bool freed = false;
     uint64_t after_free = 0;
     while (seq < MAX_EVENTS && after_free < 300) {
-        make_value(seq, v);
+        test_event_value(seq, v);
         int rc;
-        while ((rc = sb_publish_with(p, "ledger", SB_PARTITION_ANY, NULL, 0, v, EVENT_BYTES,
+        while ((rc = sb_publish_with(p, "ledger", SB_PARTITION_ANY, NULL, 0, v, TEST_EVENT_BYTES,
                                      (void *)(uintptr_t)(seq + 1))) == -EAGAIN)
             ;
         CHECK_EQ(rc, 0);
@@ -127,14 +102,14 @@ static bool run(uint64_t burst)
         rc = sb_producer_flush(p, 10000); /* runs the callbacks */
         CHECK(rc == 0 || rc == -ENOSPC);
         for (uint64_t e = (seq - 1) / burst * burst; e < seq; e++) {
-            CHECK_EQ(outcomes[e].calls, 1);
-            if (outcomes[e].error == 0) {
-                CHECK_EQ(outcomes[e].offset, (int64_t)n_acked); /* the written ones in turn */
+            CHECK_EQ(test_outcomes[e].calls, 1);
+            if (test_outcomes[e].error == 0) {
+                CHECK_EQ(test_outcomes[e].offset, (int64_t)n_acked); /* the written ones in turn */
                 acked[e] = 1;
                 n_acked++;
             } else {
-                CHECK_EQ(outcomes[e].error, -ENOSPC);
-                CHECK_EQ(outcomes[e].offset, -1);
+                CHECK_EQ(test_outcomes[e].error, -ENOSPC);
+                CHECK_EQ(test_outcomes[e].offset, -1);
                 CHECK_EQ(rc, -ENOSPC);
                 n_failed++;
             }
@@ -161,36 +136,7 @@ static bool run(uint64_t burst)
 
     /* Reopen: exactly the acknowledged events, in order. */
     bus = open_bus(dir);
-    struct sb_consumer *c;
-    CHECK_EQ(sb_subscribe(bus, "ledger", SB_OFFSET_BEGINNING, &c), 0);
-    struct sb_event evs[64];
-    uint64_t next = 0;
-    int64_t offset = 0;
-    int n;
-    /* Read exactly the acknowledged count (generous timeout on a loaded machine), then check
-     * that nothing more comes. */
-    while ((uint64_t)offset < n_acked && (n = sb_poll(c, evs, 64, 5000)) > 0) {
-        for (int i = 0; i < n; i++) {
-            uint64_t s;
-            CHECK_EQ(evs[i].value_len, EVENT_BYTES);
-            memcpy(&s, evs[i].value, 8);
-            while (next < seq && !acked[next])
-                next++; /* failed events are not in the log */
-            CHECK_EQ(s, next);
-            make_value(s, v);
-            CHECK_MEM(evs[i].value, v, EVENT_BYTES);
-            CHECK_EQ(evs[i].offset, offset);
-            CHECK_EQ(outcomes[s].offset, offset); /* where its callback said */
-            offset++;
-            next++;
-        }
-    }
-    CHECK_EQ(sb_poll(c, evs, 64, 300), 0);
-    while (next < seq && !acked[next])
-        next++;
-    CHECK_EQ(next, seq);
-    CHECK_EQ((uint64_t)offset, n_acked);
-    sb_consumer_close(c);
+    test_check_log_holds(bus, acked, seq, n_acked);
     CHECK_EQ(sb_bus_close(bus), 0);
     CHECK_EQ(umount(mnt), 0);
     rmdir(mnt);
