@@ -36,7 +36,7 @@
  *
  * BM_log_ack_latency - acknowledgement latency under BATCH at a fixed rate (argument rate:
  *   20,000 events/s, and 100,000, the rate issue 3 gives as its example): 0.1 s of unmeasured
- *   warm-up events, then 3 s of measured ones (50 + 400 in smoke mode). Event i is due at
+ *   warm-up events, then 3 s of measured ones (50 + 396 in smoke mode). Event i is due at
  *   t0 + i * (1 s / rate); its ack latency = the time the producer saw it counted in
  *   sb_producer_get_stats().acknowledged - its due time (measuring from the schedule corrects
  *   coordinated omission). The producer polls the stats right after each publish and while it

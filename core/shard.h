@@ -167,6 +167,8 @@ struct sb_ack_run {
 struct sb_group {
     unsigned char *arena;
     size_t cap, used;
+    size_t encoded; /* bytes of batches in it (headers and records): used also counts the room
+                       reserved for open batches and the ends left unused behind them */
     struct sb_sealed_batch *batches;
     size_t batch_count, batch_cap;
     struct sb_link_share *links;

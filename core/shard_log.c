@@ -54,6 +54,7 @@
 static void group_reset(struct sb_group *g)
 {
     g->used = 0;
+    g->encoded = 0;
     g->batch_count = 0;
     g->link_count = 0;
     g->ack_count = 0;
@@ -245,15 +246,18 @@ int sb_shard_log_append(struct sb_shard *s, struct sb_partition *part,
     bool acks = sb_link_has_acks(link), extend = false;
     if (acks && ack_run_prepare(g, part, link, &extend))
         return -EAGAIN;
+    size_t len_before = part->batch_open ? part->batch.len : 0;
     if (!part->batch_open ||
         sb_batch_add(&part->batch, s->now_ms, key, ev->key_len, value, ev->value_len) != 0) {
         if (part->batch_open && batch_seal(s, part))
             return -EAGAIN;
         if (batch_start(s, part, sb_batch_record_bound(ev->key_len, ev->value_len)))
             return -EAGAIN;
+        len_before = 0; /* a new batch: its header counts too */
         if (sb_batch_add(&part->batch, s->now_ms, key, ev->key_len, value, ev->value_len))
             return -EAGAIN; /* cannot happen: the batch was sized for the record */
     }
+    g->encoded += part->batch.len - len_before;
     if (acks) {
         /* A batch started above does not change this group's last run (the same partition's
          * append_seq continues across its batches). */
@@ -291,6 +295,7 @@ int sb_shard_log_append_batch(struct sb_shard *s, struct sb_partition *part, con
     unsigned char *dst = g->arena + g->used;
     memcpy(dst, batch, len);
     g->used += len;
+    g->encoded += len;
     g->batches[g->batch_count++] = (struct sb_sealed_batch){
         .part = part, .buf = dst, .len = len, .count = count, .fd = -1, .done = done,
         .done_arg = arg, .first_seq = part->append_seq};
@@ -619,7 +624,8 @@ static void group_fail(struct sb_shard *s, struct sb_group *g, int error)
             shard_report(s, SB_LOG_ERROR, "%s partition %u: cannot sync the cut: %s",
                          plog->topic, plog->partition, strerror(errno));
     }
-    /* Name the first partition of the group (the usual case is one), and how many more. */
+    /* Name the first partition of the group (the usual case is one), and whether there are
+     * others. */
     char where[160] = "";
     if (g->batch_count) {
         const struct sb_plog *first = g->batches[0].part->plog;
@@ -750,17 +756,20 @@ bool sb_shard_log_can_submit(const struct sb_shard *s)
     if (s->in_flight && s->groups[(s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS].error)
         return false;
     /* With a group in flight the next one goes beside it only once it holds a quarter of its
-     * part of the buffer: a heavy load, where its writes overlap the older group's sync (the
-     * BATCH append rate went from 4.4-5.6 to 7.7-8.3 M events/s when this began). A smaller
-     * group waits for the older one. Small groups going at once (until 2026-11-27, for a
-     * lower ack latency at 20,000 events/s under the page cache) doubled the syncs under a
-     * light load and brought on stretches in which every sync took milliseconds: bench_log's
-     * ack latency at 100,000 events/s, alternating runs of the two rules, had a p99 of 12-16
-     * ms (p50 5-6 ms in four of them) in 6 of 10 runs going at once, and of 0.19-0.40 ms in
-     * 10 of 10 waiting, with a lower p50 (76-96 us against 98-129 us in the good runs) and a
-     * quarter fewer writes to the disk. Why two small syncs at once slow the disk down so is
-     * not known. */
-    if (s->in_flight == 1 && s->groups[s->acc].used < s->groups[s->acc].cap / 4)
+     * part of the buffer in encoded batches (encoded, not used, which also counts the room
+     * reserved for open batches: with many partitions a few events would fill a quarter): a
+     * heavy load, where its writes overlap the older group's sync (the BATCH append rate went
+     * from 4.4-5.6 to 7.7-8.3 M events/s when this began). A smaller group waits for the
+     * older one. Small groups going at once (until 2026-11-27, for a lower ack latency at
+     * 20,000 events/s under the page cache) doubled the syncs under a light load and brought
+     * on stretches in which every sync took milliseconds: bench_log's ack latency at 100,000
+     * events/s, ten runs going at once alternating with ten waiting (five with this rule, five
+     * with a scratch one allowing one group in flight at most, the same at that rate), had a
+     * p99 of 12-16 ms (p50 5-6 ms in four of them) in 6 of the 10 going at once, and of
+     * 0.19-0.40 ms in all 10 waiting, with a lower p50 (76-96 us against 98-129 us in the
+     * good runs) and a quarter fewer writes to the disk. Why two small syncs at once slow the
+     * disk down so is not known. */
+    if (s->in_flight == 1 && s->groups[s->acc].encoded < s->groups[s->acc].cap / 4)
         return false;
     return s->in_flight < SB_SHARD_LOG_GROUPS - 1 && sb_log_writer_can_submit(&s->writer);
 }

@@ -137,11 +137,12 @@ struct sb_log_writer {
      * take, from the first one's issue to the last one's completion. A chained sync's time is
      * not known apart from its writes' (their completions arrive together). */
     struct sb_latency_histogram sync_latency;
-    /* Fault injection for tests (tests/test_log_faults.c), off when fail_sync_error is 0: once
-     * syncs_completed reaches fail_sync_after, the next sync completion of the oldest group in
-     * flight while a younger group is in flight too reports fail_sync_error instead of its
-     * result (the sync itself succeeded), once; then fail_sync_error is 0 again. Set and read
-     * on the owner's thread only (a test gets there with sb_shard_call()). */
+    /* Fault injection for tests (tests/test_log_faults.c), off when fail_sync_error is 0: the
+     * first sync completion that counts syncs_completed to fail_sync_after or beyond and
+     * belongs to the oldest group in flight while a younger group is in flight too reports
+     * fail_sync_error instead of its result (the sync itself succeeded); then
+     * fail_sync_error is 0 again. Set and read on the owner's thread only (a test gets there
+     * with sb_shard_call()). */
     int fail_sync_error;
     uint64_t fail_sync_after;
     uint64_t syncs_completed; /* sync completions handled so far (cancelled ones included) */
