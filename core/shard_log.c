@@ -767,8 +767,9 @@ bool sb_shard_log_can_submit(const struct sb_shard *s)
      * with a scratch one allowing one group in flight at most, the same at that rate), had a
      * p99 of 12-16 ms (p50 5-6 ms in four of them) in 6 of the 10 going at once, and of
      * 0.19-0.40 ms in all 10 waiting, with a lower p50 (76-96 us against 98-129 us in the
-     * good runs) and a quarter fewer writes to the disk. Why two small syncs at once slow the
-     * disk down so is not known. */
+     * good runs) and a quarter fewer writes to the disk. Such stretches still come, more
+     * rarely (3 of 31 later runs: README, Performance). Why two small syncs at once bring them
+     * on more often is not known. */
     if (s->in_flight == 1 && s->groups[s->acc].encoded < s->groups[s->acc].cap / 4)
         return false;
     return s->in_flight < SB_SHARD_LOG_GROUPS - 1 && sb_log_writer_can_submit(&s->writer);
