@@ -57,9 +57,10 @@
  *   during_sync_p50_us .. and p99/during_sync_p99: syncs at the same moments as the events,
  *   which share the ext4 journal, the disk and the CPUs with the bus, so they are no baseline,
  *   but show what the bus's own load does to a sync (its 100 syncs a second add a little to
- *   the bus's journal commits). Argument idle_spin_us: the bus's sb_config.idle_spin_us, 50 (the default) and 0 (a shard that parks at once, leaving the
- *   CPUs to the kernel threads that carry out the writes and syncs); direct_io: 1 (the default
- *   under BATCH) or 0 (through the page cache).
+ *   the bus's journal commits). Argument idle_spin_us: the bus's sb_config.idle_spin_us, 50
+ *   (the default) and 0 (a shard that parks at once, leaving the CPUs to the kernel threads
+ *   that carry out the writes and syncs); direct_io: 1 (the default under BATCH) or 0
+ *   (through the page cache).
  *
  * BM_fdatasync_4k - the disk's own sync latency, and what it allows an acknowledgement: 40,000
  *   times (about 2.5 s; 50 in smoke mode) pwrite 4 KiB at the end of a file (preallocated with
@@ -639,25 +640,36 @@ private:
     int old_;
 };
 
+constexpr size_t kSyncWrite = 4096; /* the baselines' write + fdatasync size */
+
+/* Writes @buf (kSyncWrite bytes) at block @i of @fd and fdatasyncs it; returns the pair's
+ * duration in ns. @what prefixes the failure messages ("" or "sync probe: "). */
+int64_t write_sync_4k(int fd, const unsigned char *buf, uint64_t i, const char *what)
+{
+    const int64_t t = bench::now_ns();
+    const ssize_t w = pwrite(fd, buf, kSyncWrite, off_t(i * kSyncWrite));
+    if (w != ssize_t(kSyncWrite)) {
+        const int err = w < 0 ? errno : EIO; /* before the message's allocation */
+        fail_errno((std::string(what) + "pwrite 4 KiB").c_str(), err);
+    }
+    if (fdatasync(fd) != 0) {
+        const int err = errno;
+        fail_errno((std::string(what) + "fdatasync").c_str(), err);
+    }
+    return bench::now_ns() - t;
+}
+
 /* Appends @count 4 KiB blocks to a new file @path (preallocated with fallocate(KEEP_SIZE), as
  * a segment is), each pwrite followed by fdatasync; appends each pair's duration to @lat. */
 void sync_4k_latencies(const std::string &path, uint64_t count, std::vector<int64_t> *lat)
 {
-    constexpr size_t kWrite = 4096;
-    const int fd = create_prealloc(path, count * kWrite);
-    std::vector<unsigned char> buf(kWrite, 0x5a);
-    for (uint64_t i = 0; i < count; i++) {
-        const int64_t t = bench::now_ns();
-        const ssize_t w = pwrite(fd, buf.data(), kWrite, off_t(i * kWrite));
-        if (w != ssize_t(kWrite))
-            fail_errno("pwrite 4 KiB", w < 0 ? errno : EIO);
-        if (fdatasync(fd) != 0)
-            fail_errno("fdatasync", errno);
-        lat->push_back(bench::now_ns() - t);
-    }
+    const int fd = create_prealloc(path, count * kSyncWrite);
+    std::vector<unsigned char> buf(kSyncWrite, 0x5a);
+    for (uint64_t i = 0; i < count; i++)
+        lat->push_back(write_sync_4k(fd, buf.data(), i, ""));
     struct stat st;
-    if (fstat(fd, &st) != 0 || uint64_t(st.st_size) != count * kWrite)
-        bench::fail("fdatasync file size", count * kWrite, (unsigned long long)st.st_size);
+    if (fstat(fd, &st) != 0 || uint64_t(st.st_size) != count * kSyncWrite)
+        bench::fail("fdatasync file size", count * kSyncWrite, (unsigned long long)st.st_size);
     close(fd);
     if (unlink(path.c_str()) != 0)
         fail_errno("unlink", errno);
@@ -698,20 +710,13 @@ public:
 private:
     void run()
     {
-        constexpr size_t kWrite = 4096;
-        const int fd = create_prealloc(path_, kMax * kWrite);
-        std::vector<unsigned char> buf(kWrite, 0x3c);
+        const int fd = create_prealloc(path_, kMax * kSyncWrite);
+        std::vector<unsigned char> buf(kSyncWrite, 0x3c);
         int64_t next = bench::now_ns();
         /* Acquire pairs with the release store in stop(). */
         for (uint64_t i = 0; i < kMax && !stop_.load(std::memory_order_acquire); i++) {
             next += kProbeNs;
-            const int64_t t = bench::now_ns();
-            const ssize_t w = pwrite(fd, buf.data(), kWrite, off_t(i * kWrite));
-            if (w != ssize_t(kWrite))
-                fail_errno("sync probe: pwrite 4 KiB", w < 0 ? errno : EIO);
-            if (fdatasync(fd) != 0)
-                fail_errno("sync probe: fdatasync", errno);
-            lat_.push_back(bench::now_ns() - t);
+            lat_.push_back(write_sync_4k(fd, buf.data(), i, "sync probe: "));
             struct timespec ts = {time_t(next / 1000000000), long(next % 1000000000)};
             while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
             }

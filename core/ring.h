@@ -229,8 +229,8 @@ static inline void sb_ring_claim_header_(struct sb_ring_producer *p, uint64_t po
  * payload, or NULL when the ring has no room now (or len > sb_ring_max_payload()). "No room"
  * includes the hysteresis at a full ring: when the cached head says full, the claim succeeds
  * only if the re-read head leaves the producer's refill_bytes free beyond the record, or shows
- * the ring drained. Nothing is
- * visible to the consumer until sb_ring_commit(). Several claims may precede one commit.
+ * the ring drained. Nothing is visible to the consumer until sb_ring_commit(). Several claims
+ * may precede one commit.
  * Producer thread only. Never blocks.
  */
 static inline void *sb_ring_claim(struct sb_ring_producer *p, size_t len, uint32_t type)

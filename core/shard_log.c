@@ -5,9 +5,8 @@
  * batches in one third of the shard's write buffer (the gathering group). As soon as the log
  * may take a group (none in flight, or, for a group of a quarter of its third or more, one
  * whose writes are all done and only its syncs are left: sb_shard_log_can_submit()), the
- * gathering group is submitted: each batch gets its
- * offsets and its place in the partition's log (sb_plog_reserve), and all of them are written
- * with io_uring, then synced under SB_DURABILITY_BATCH, while the next third gathers the next
+ * gathering group is submitted: each batch gets its offsets and its place in the partition's
+ * log (sb_plog_reserve), and all of them are written with io_uring, then synced under SB_DURABILITY_BATCH, while the next third gathers the next
  * group. Groups complete in order. When a group completes, its events are acknowledged to their
  * producers, committed to the partitions' logs, appended to the memory windows, handed to the
  * handlers and delivered to consumers, in that order: nothing is visible before it is as
@@ -629,9 +628,9 @@ static void group_fail(struct sb_shard *s, struct sb_group *g, int error)
     char where[160] = "";
     if (g->batch_count) {
         const struct sb_plog *first = g->batches[0].part->plog;
-        size_t others = 0;
-        for (size_t i = 1; i < g->batch_count; i++)
-            others += g->batches[i].part != g->batches[i - 1].part;
+        bool others = false;
+        for (size_t i = 1; i < g->batch_count && !others; i++)
+            others = g->batches[i].part != g->batches[0].part;
         snprintf(where, sizeof(where), " for %s partition %u%s", first->topic, first->partition,
                  others ? " and others" : "");
     }

@@ -51,8 +51,8 @@ bool sb_shard_log_step(struct sb_shard *s);
 
 /** sb_shard_log_can_submit - may the gathering group be submitted now: no group in flight, or
  *  one that has only syncs left (log_writer.h) while the gathering group holds a quarter of
- *  its part of the buffer or more (a small one waits for the older group). Not after a group
- *  that failed before its I/O. Shard thread. */
+ *  its part of the buffer or more in encoded batches (a smaller one waits for the older
+ *  group). Not after a group that failed before its I/O. Shard thread. */
 bool sb_shard_log_can_submit(const struct sb_shard *s);
 
 /** sb_shard_log_pending - a group is in flight or events are gathered. */

@@ -589,9 +589,7 @@ static int process_cqes(struct sb_log_writer *w)
         case TAG_SYNC:
             w->syncs_completed++;
             if (w->fail_sync_error && w->syncs_completed >= w->fail_sync_after &&
-                w->in_flight > 1 && res != -ECANCELED &&
-                gi == (w->collecting + SB_LOG_WRITER_GROUPS - w->in_flight) %
-                          SB_LOG_WRITER_GROUPS) {
+                res != -ECANCELED && younger_in_flight(w, gi) >= 0) {
                 res = w->fail_sync_error; /* the test hook (log_writer.h) */
                 w->fail_sync_error = 0;
             }

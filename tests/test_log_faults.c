@@ -60,11 +60,7 @@ static struct sb_bus *open_bus(const char *dir)
     cfg.segment_bytes = 8 << 20;
     cfg.log_fn = collect_report;
     struct sb_bus *bus;
-    int rc = sb_bus_open(&cfg, &bus);
-    if (rc) {
-        fprintf(stderr, "sb_bus_open(%s): %s\n", dir, strerror(-rc));
-        abort();
-    }
+    CHECK_EQ(sb_bus_open(&cfg, &bus), 0);
     return bus;
 }
 
