@@ -499,9 +499,9 @@ static void shard_wait_io(struct sb_shard *s, int64_t timeout_ns)
 static int64_t service_timeout_ns(struct sb_shard *s)
 {
     int64_t t = s->service->timeout_ns(s, s->service->ctx);
-    if (s->in_flight)
+    int64_t log_t = s->in_flight ? sb_shard_log_io_timeout_ns(s) : sb_shard_log_park_timeout_ns(s);
+    if (log_t < 0)
         return t;
-    int64_t log_t = sb_shard_log_park_timeout_ns(s);
     return t < 0 || log_t < t ? log_t : t;
 }
 
@@ -601,7 +601,9 @@ void *sb_shard_main(void *arg)
                 shard_wait_io(s, bound_ns(bounded, service_timeout_ns(s))); /* network, log,
                                                                               a waker */
             else if (s->durable && (s->in_flight || s->disk_reads_pending))
-                shard_wait_io(s, bound_ns(bounded, -1)); /* the I/O, or a waker's eventfd */
+                /* the I/O, a waker's eventfd, or the moment the gathering group may go beside
+                 * a slow one */
+                shard_wait_io(s, bound_ns(bounded, sb_shard_log_io_timeout_ns(s)));
             else
                 sb_parker_wait(
                     &s->parker,

@@ -256,6 +256,10 @@ struct sb_shard {
     uint64_t group_seq;                  /* groups submitted so far */
     uint64_t groups_failed_after_older;  /* groups failed only because an older one in flight
                                             failed (their bytes lay after its cut) */
+    int64_t group_latency_avg_ns;        /* moving average of submit to completion */
+    uint64_t groups_beside_slow;         /* small groups submitted beside a slow one */
+    int64_t slow_group_test_ns;          /* tests: > 0, a group in flight this long is slow
+                                            (instead of SB_SLOW_GROUP_FACTOR x the average) */
     struct sb_partition **open_parts;    /* partitions with an open batch in groups[acc] */
     uint32_t open_count, open_cap;
     /* File slots to release once the groups that may use them completed: those up to

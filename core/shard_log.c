@@ -356,6 +356,13 @@ static void partition_release_slot(struct sb_shard *s, struct sb_partition *part
     part->slot_fd = -1;
 }
 
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Submit the gathering group when the log may take it (-EBUSY, nothing done, otherwise). */
 static int group_submit(struct sb_shard *s)
 {
@@ -363,6 +370,9 @@ static int group_submit(struct sb_shard *s)
     const struct sb_config *cfg = &s->bus->cfg;
     if (!sb_shard_log_can_submit(s))
         return -EBUSY; /* the writer would refuse it after the reservations below */
+    /* Allowed beside the group in flight though small: that one is slow (see
+     * sb_shard_log_can_submit()). */
+    const bool beside_slow = s->in_flight == 1 && g->encoded < g->cap / 4;
     for (uint32_t i = 0; i < s->open_count; i++)
         if (s->open_parts[i]->batch_open && batch_seal(s, s->open_parts[i]))
             return -ENOMEM;
@@ -415,9 +425,8 @@ static int group_submit(struct sb_shard *s)
         s->last_sync_ms = s->now_ms;
     }
     g->error = group_error;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    g->submitted_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    g->submitted_ns = monotonic_ns();
+    s->groups_beside_slow += beside_slow;
     int rc = sb_log_writer_submit(&s->writer, sync);
     if (rc && !g->error)
         g->error = rc; /* the writer has it in flight all the same (-EBUSY was ruled out above) */
@@ -748,6 +757,34 @@ static void enforce_retention(struct sb_shard *s)
     }
 }
 
+/*
+ * When the small gathering group may go beside the one group in flight because that one is
+ * slow: when it was submitted plus SB_SLOW_GROUP_FACTOR times the average group latency (or
+ * the tests' slow_group_test_ns); -1 when this does not apply (not exactly one group in
+ * flight, nothing gathered, no average yet).
+ *
+ * Why: every event that arrives while a slow sync is in flight waits for it, and then, when
+ * it waits in the next group, for that group's own sync too. Going beside the slow one, the
+ * next group's sync runs while the older's ends, so its events wait for about the slower of
+ * the two rather than for both. Only a slow group is overtaken: two small syncs at once all
+ * the time brought on the stretches described at sb_shard_log_can_submit(). Measured with
+ * bench_log's ack latency in alternating runs with and without this rule (a scratch build,
+ * 2026-11-27; README, Performance): at 20,000 events/s the p99 was lower in 7 of 10 pairs
+ * (median 300 us against 491 us; 9 of 10 pairs with a fixed 150 us instead of 3 x the
+ * average); at 100,000 events/s it made no clear difference (median 283 us against 274 us).
+ */
+static int64_t slow_group_deadline_ns(const struct sb_shard *s)
+{
+    if (s->in_flight != 1 || !s->groups[s->acc].events)
+        return -1;
+    const int64_t slow = s->slow_group_test_ns > 0 ? s->slow_group_test_ns
+                                                   : SB_SLOW_GROUP_FACTOR * s->group_latency_avg_ns;
+    if (slow <= 0)
+        return -1;
+    const unsigned older = (s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS;
+    return s->groups[older].submitted_ns + slow;
+}
+
 bool sb_shard_log_can_submit(const struct sb_shard *s)
 {
     /* Not after a group that failed before its I/O: the next one would be placed after its
@@ -758,20 +795,35 @@ bool sb_shard_log_can_submit(const struct sb_shard *s)
      * part of the buffer in encoded batches (encoded, not used, which also counts the room
      * reserved for open batches: with many partitions a few events would fill a quarter): a
      * heavy load, where its writes overlap the older group's sync (the BATCH append rate went
-     * from 4.4-5.6 to 7.7-8.3 M events/s when this began). A smaller group waits for the
-     * older one. Small groups going at once (until 2026-11-27, for a lower ack latency at
-     * 20,000 events/s under the page cache) doubled the syncs under a light load and brought
-     * on stretches in which every sync took milliseconds: bench_log's ack latency at 100,000
-     * events/s, ten runs going at once alternating with ten waiting (five with this rule, five
-     * with a scratch one allowing one group in flight at most, the same at that rate), had a
-     * p99 of 12-16 ms (p50 5-6 ms in four of them) in 6 of the 10 going at once, and of
-     * 0.19-0.40 ms in all 10 waiting, with a lower p50 (76-96 us against 98-129 us in the
-     * good runs) and a quarter fewer writes to the disk. Such stretches still come, more
-     * rarely (3 of 31 later runs: README, Performance). Why two small syncs at once bring them
-     * on more often is not known. */
-    if (s->in_flight == 1 && s->groups[s->acc].encoded < s->groups[s->acc].cap / 4)
-        return false;
+     * from 4.4-5.6 to 7.7-8.3 M events/s when this began), or once the older group is slow
+     * (slow_group_deadline_ns()). Otherwise a smaller group waits for the older one. Small
+     * groups going at once (until 2026-11-27, for a lower ack latency at 20,000 events/s
+     * under the page cache) doubled the syncs under a light load and brought on stretches in
+     * which every sync took milliseconds: bench_log's ack latency at 100,000 events/s, ten
+     * runs going at once alternating with ten waiting (five with this rule, five with a
+     * scratch one allowing one group in flight at most, the same at that rate), had a p99 of
+     * 12-16 ms (p50 5-6 ms in four of them) in 6 of the 10 going at once, and of 0.19-0.40
+     * ms in all 10 waiting, with a lower p50 (76-96 us against 98-129 us in the good runs)
+     * and a quarter fewer writes to the disk. Such stretches still come, more rarely (3 of 31
+     * later runs: README, Performance). Why two small syncs at once bring them on more often
+     * is not known. */
+    if (s->in_flight == 1 && s->groups[s->acc].encoded < s->groups[s->acc].cap / 4) {
+        const int64_t deadline = slow_group_deadline_ns(s);
+        if (deadline < 0 || monotonic_ns() < deadline)
+            return false;
+    }
     return s->in_flight < SB_SHARD_LOG_GROUPS - 1 && sb_log_writer_can_submit(&s->writer);
+}
+
+int64_t sb_shard_log_io_timeout_ns(const struct sb_shard *s)
+{
+    if (s->in_flight != 1 || s->groups[s->acc].encoded >= s->groups[s->acc].cap / 4)
+        return -1; /* the rule does not hold this group back, or two are in flight */
+    const int64_t deadline = slow_group_deadline_ns(s);
+    if (deadline < 0)
+        return -1;
+    const int64_t left = deadline - monotonic_ns();
+    return left > 0 ? left : 0;
 }
 
 /* Take the groups the writer reports done (in order), then finish them in order. A group that
@@ -782,10 +834,14 @@ static bool groups_complete(struct sb_shard *s)
     bool work = false;
     while (s->reaped < s->in_flight && sb_log_writer_poll(&s->writer) == 1) {
         struct sb_group *g = group_in_flight(s, s->reaped);
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        sb_histogram_record(&s->group_latency,
-                            (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - g->submitted_ns);
+        const int64_t latency = monotonic_ns() - g->submitted_ns;
+        sb_histogram_record(&s->group_latency, latency);
+        /* A moving average over about the last 16 groups: what a slow group is measured
+         * against (slow_group_deadline_ns()). */
+        s->group_latency_avg_ns =
+            s->group_latency_avg_ns
+                ? s->group_latency_avg_ns + (latency - s->group_latency_avg_ns) / 16
+                : latency;
         if (!g->error)
             g->error = s->writer.result;
         s->reaped++;

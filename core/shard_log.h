@@ -49,11 +49,21 @@ void sb_shard_log_retire_partition(struct sb_shard *s, struct sb_partition *part
  *  something. Shard thread. */
 bool sb_shard_log_step(struct sb_shard *s);
 
+/** A group in flight this many times longer than the average group commit is slow: a small
+ *  gathering group may then go beside it (sb_shard_log_can_submit()). */
+#define SB_SLOW_GROUP_FACTOR 3
+
 /** sb_shard_log_can_submit - may the gathering group be submitted now: no group in flight, or
  *  one that has only syncs left (log_writer.h) while the gathering group holds a quarter of
- *  its part of the buffer or more in encoded batches (a smaller one waits for the older
- *  group). Not after a group that failed before its I/O. Shard thread. */
+ *  its part of the buffer or more in encoded batches, or while the group in flight is slow
+ *  (SB_SLOW_GROUP_FACTOR); otherwise it waits for the older group. Not after a group that
+ *  failed before its I/O. Reads the clock when the slow rule decides. Shard thread. */
 bool sb_shard_log_can_submit(const struct sb_shard *s);
+
+/** sb_shard_log_io_timeout_ns - how long a shard with a group in flight may sleep in io_uring
+ *  before the gathering group may go beside a slow one (0: now), or -1 (until a completion or
+ *  a wake-up). Shard thread. */
+int64_t sb_shard_log_io_timeout_ns(const struct sb_shard *s);
 
 /** sb_shard_log_pending - a group is in flight or events are gathered. */
 bool sb_shard_log_pending(const struct sb_shard *s);

@@ -11,6 +11,10 @@
  * includes every acknowledged one, each byte for byte, the last acknowledged one at the offset
  * its callback reported; then runs `shardbus log verify` on the folder.
  *
+ * In odd rounds the child makes every group commit in flight count as slow (the shards' test
+ * hook slow_group_test_ns), so a small group goes beside it at once: the kills then often
+ * find two group commits in flight. The parent checks that such groups were submitted.
+ *
  * Usage: test_crash PATH_TO_SHARDBUS_TOOL [rounds] (default 20)
  */
 #define _GNU_SOURCE
@@ -25,7 +29,10 @@
 
 #include <shardbus.h>
 
+#include "bus.h"
 #include "check.h"
+#include "shard.h"
+#include "test_shard_hooks.h"
 
 #define TOPIC "payments"
 
@@ -68,6 +75,7 @@ static void open_bus(const char *dir, struct sb_bus **bus)
 struct ack_report {
     uint64_t acked;
     int64_t last_offset;
+    uint64_t beside_slow; /* groups the child's shards submitted beside a slow one so far */
 };
 
 /* The child's ack callback: each event once, in publish order, written (opaque: seq + 1). */
@@ -89,7 +97,11 @@ static void child_main(const char *dir, uint32_t round, int report_fd)
     int rc = sb_topic_create(bus, TOPIC, 1);
     if (rc && rc != -EEXIST)
         exit(1);
-    struct ack_report report = {0, -1};
+    if (round % 2 == 1)
+        for (uint32_t i = 0; i < bus->shard_count; i++)
+            if (sb_shard_call(bus->shards[i], test_force_slow_groups, NULL))
+                exit(1);
+    struct ack_report report = {0, -1, 0};
     struct sb_producer_config pc;
     sb_producer_config_init(&pc);
     pc.ack_fn = child_on_ack;
@@ -114,6 +126,10 @@ static void child_main(const char *dir, uint32_t round, int report_fd)
         while (report.acked < seq)
             if (sb_producer_poll(p, 100) < 0)
                 exit(1);
+        report.beside_slow = 0;
+        for (uint32_t i = 0; i < bus->shard_count; i++)
+            report.beside_slow +=
+                (uint64_t)sb_shard_call(bus->shards[i], test_groups_beside_slow, NULL);
         if (write(report_fd, &report, sizeof(report)) != (ssize_t)sizeof(report))
             exit(1);
     }
@@ -198,7 +214,8 @@ int main(int argc, char **argv)
     int64_t *acked_offset = calloc(rounds, sizeof(int64_t));
     uint64_t *found = calloc(rounds, sizeof(uint64_t));
     int64_t *first_offset = calloc(rounds, sizeof(int64_t));
-    CHECK(acked && acked_offset && found && first_offset);
+    uint64_t *beside_slow = calloc(rounds, sizeof(uint64_t));
+    CHECK(acked && acked_offset && found && first_offset && beside_slow);
     srand((unsigned)time(NULL));
     for (uint32_t round = 0; round < rounds; round++) {
         int fds[2];
@@ -218,10 +235,11 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &start);
         struct ack_report rep;
         do {
-            /* Reports are written whole (16 bytes: atomic on a pipe). */
+            /* Reports are written whole (24 bytes: atomic on a pipe). */
             while (read(fds[0], &rep, sizeof(rep)) == (ssize_t)sizeof(rep)) {
                 acked[round] = rep.acked;
                 acked_offset[round] = rep.last_offset;
+                beside_slow[round] = rep.beside_slow;
             }
             usleep(1000);
             clock_gettime(CLOCK_MONOTONIC, &now);
@@ -233,6 +251,7 @@ int main(int argc, char **argv)
         while (read(fds[0], &rep, sizeof(rep)) == (ssize_t)sizeof(rep)) {
             acked[round] = rep.acked;
             acked_offset[round] = rep.last_offset;
+            beside_slow[round] = rep.beside_slow;
         }
         close(fds[0]);
         if (!WIFSIGNALED(status)) {
@@ -252,9 +271,11 @@ int main(int argc, char **argv)
                 CHECK_EQ(acked_offset[r], first_offset[r] + (int64_t)acked[r] - 1);
         }
         run_verify(tool, dir);
-        printf("round %2u: killed after %3lld ms: %llu acknowledged, %llu in the log\n", round,
-               (long long)run_us / 1000, (unsigned long long)acked[round],
-               (unsigned long long)found[round]);
+        printf("round %2u: killed after %3lld ms: %llu acknowledged, %llu in the log, %llu groups "
+               "beside a slow one%s\n",
+               round, (long long)run_us / 1000, (unsigned long long)acked[round],
+               (unsigned long long)found[round], (unsigned long long)beside_slow[round],
+               round % 2 ? " (every group in flight counted as slow)" : "");
     }
     /* `shardbus log dump` prints every event of the log, once. */
     uint64_t total = 0;
@@ -269,14 +290,22 @@ int main(int argc, char **argv)
     CHECK_EQ(fscanf(f, "%llu", &lines), 1);
     pclose(f);
     CHECK_EQ(lines, total);
+    /* The odd rounds did put small groups beside slow ones (the counts of the children's
+     * last reports). */
+    uint64_t beside = 0;
+    for (uint32_t r = 1; r < rounds; r += 2)
+        beside += beside_slow[r];
+    CHECK(rounds < 2 || beside > 0);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     CHECK_EQ(system(cmd), 0);
     printf("test_crash: %u SIGKILLs, every acknowledged event survived byte for byte, at the "
-           "offset its ack callback reported\n",
-           rounds);
+           "offset its ack callback reported; %llu groups went beside a slow one in the odd "
+           "rounds\n",
+           rounds, (unsigned long long)beside);
     free(acked);
     free(acked_offset);
     free(found);
     free(first_offset);
+    free(beside_slow);
     return 0;
 }

@@ -14,7 +14,10 @@
  *
  * Three rounds, the fault armed after 2, 10 and 40 syncs; each publishes 1000-byte events as
  * fast as it can (so that groups are large enough to go beside the one in flight) until the
- * fault fired, then 2,000 more.
+ * fault fired, then 2,000 more. Two more rounds (after 2 and 10 syncs) make every group in
+ * flight count as slow (the shard's test hook slow_group_test_ns) and publish one event every
+ * 20 us or so: small groups, which go beside the one in flight because it is slow
+ * (sb_shard_log_can_submit()); the shard must count such groups.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <shardbus.h>
@@ -30,6 +34,7 @@
 #include "check.h"
 #include "log_verify.h"
 #include "shard.h"
+#include "test_shard_hooks.h"
 #include "test_ack_outcomes.h"
 #include "test_util.h"
 
@@ -84,8 +89,13 @@ static int failed_after_older(struct sb_shard *s, void *arg)
     return (int)s->groups_failed_after_older;
 }
 
-static void publish(struct sb_producer *p, uint64_t seq)
+/* @paced: wait about 20 us first, so that groups stay small. */
+static void publish(struct sb_producer *p, uint64_t seq, bool paced)
 {
+    if (paced) {
+        const struct timespec pause = {0, 20000};
+        nanosleep(&pause, NULL);
+    }
     unsigned char v[TEST_EVENT_BYTES];
     test_event_value(seq, v);
     int rc;
@@ -95,7 +105,8 @@ static void publish(struct sb_producer *p, uint64_t seq)
     CHECK_EQ(rc, 0);
 }
 
-static void round_with_fault_after(uint64_t after)
+/* @slow_rule: every group in flight counts as slow, and events come paced (see the top). */
+static void round_with_fault_after(uint64_t after, bool slow_rule)
 {
     memset(test_outcomes, 0, sizeof(test_outcomes));
     pthread_mutex_lock(&reports_lock);
@@ -107,6 +118,8 @@ static void round_with_fault_after(uint64_t after)
     CHECK_EQ(sb_topic_create(bus, "ledger", 1), 0);
     struct sb_shard *shard = bus->shards[0];
     CHECK_EQ(sb_shard_call(shard, arm_fault, &after), 0);
+    if (slow_rule)
+        CHECK_EQ(sb_shard_call(shard, test_force_slow_groups, NULL), 0);
 
     struct sb_producer_config pc;
     sb_producer_config_init(&pc);
@@ -117,12 +130,15 @@ static void round_with_fault_after(uint64_t after)
     while (sb_shard_call(shard, fault_pending, NULL)) {
         CHECK(seq + 2 * CHUNK <= TEST_MAX_EVENTS); /* it fires once two groups are in flight */
         for (uint64_t end = seq + CHUNK; seq < end; seq++)
-            publish(p, seq);
+            publish(p, seq, slow_rule);
     }
     for (uint64_t end = seq + CHUNK; seq < end; seq++)
-        publish(p, seq); /* after the fault: written again */
+        publish(p, seq, slow_rule); /* after the fault: written again */
     CHECK_EQ(sb_producer_flush(p, 60000), -EIO);
     CHECK_EQ(sb_shard_call(shard, failed_after_older, NULL), 1);
+    const int beside_slow = sb_shard_call(shard, test_groups_beside_slow, NULL);
+    if (slow_rule)
+        CHECK(beside_slow > 0);
 
     /* Every event told once; the failed ones are one run (the two groups), the acknowledged
      * ones are numbered in publish order around it, and the last CHUNK all made it. */
@@ -170,18 +186,21 @@ static void round_with_fault_after(uint64_t after)
     test_check_log_holds(bus, acked, seq, n_acked);
     CHECK_EQ(sb_bus_close(bus), 0);
     test_remove_dir(dir);
-    printf("test_log_faults: fault after %llu syncs: %llu events, %llu acknowledged, %llu failed "
-           "with EIO in two groups (events %llu-%llu), the rest written; the log holds exactly "
-           "the acknowledged events\n",
-           (unsigned long long)after, (unsigned long long)seq, (unsigned long long)n_acked,
-           (unsigned long long)n_failed, (unsigned long long)first_failed,
-           (unsigned long long)last_failed);
+    printf("test_log_faults: fault after %llu syncs%s: %llu events, %llu acknowledged, %llu "
+           "failed with EIO in two groups (events %llu-%llu), the rest written; the log holds "
+           "exactly the acknowledged events; %d groups went beside a slow one\n",
+           (unsigned long long)after,
+           slow_rule ? " (every group in flight slow, paced events)" : "", (unsigned long long)seq,
+           (unsigned long long)n_acked, (unsigned long long)n_failed,
+           (unsigned long long)first_failed, (unsigned long long)last_failed, beside_slow);
 }
 
 int main(void)
 {
-    round_with_fault_after(2);
-    round_with_fault_after(10);
-    round_with_fault_after(40);
+    round_with_fault_after(2, false);
+    round_with_fault_after(10, false);
+    round_with_fault_after(40, false);
+    round_with_fault_after(2, true);
+    round_with_fault_after(10, true);
     return 0;
 }
