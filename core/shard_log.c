@@ -3,17 +3,19 @@
  *
  * Group commit: events taken from the rings are encoded at once into per-partition Kafka record
  * batches in one third of the shard's write buffer (the gathering group). As soon as the log
- * may take a group (none in flight, or, for a group of a quarter of its third or more, one
- * whose writes are all done and only its syncs are left: sb_shard_log_can_submit()), the
- * gathering group is submitted: each batch gets its offsets and its place in the partition's
- * log (sb_plog_reserve), and all of them are written with io_uring, then synced under SB_DURABILITY_BATCH, while the next third gathers the next
- * group. Groups complete in order. When a group completes, its events are acknowledged to their
- * producers, committed to the partitions' logs, appended to the memory windows, handed to the
- * handlers and delivered to consumers, in that order: nothing is visible before it is as
- * durable as promised. A failed group (a write error, a full disk) acknowledges nothing: its
- * events fail back to their producers, the partitions' logs forget the reservations and the
- * files are cut back to the committed end; a younger group already in flight (its bytes lie
- * after the cut) fails with it, and later groups are written as usual.
+ * may take a group (none in flight, or one whose writes are all done and only its syncs are
+ * left, for a group of a quarter of its third or more, or for any group once the one in
+ * flight is slow: sb_shard_log_can_submit()), the gathering group is submitted: each batch
+ * gets its offsets and its place in the partition's log (sb_plog_reserve), and all of them
+ * are written with io_uring, then synced under SB_DURABILITY_BATCH, while the next third
+ * gathers the next group. Groups complete in order. When a group completes, its events are
+ * acknowledged to their producers, committed to the partitions' logs, appended to the memory
+ * windows, handed to the handlers and delivered to consumers, in that order: nothing is
+ * visible before it is as durable as promised. A failed group (a write error, a full disk)
+ * acknowledges nothing: its events fail back to their producers, the partitions' logs forget
+ * the reservations and the files are cut back to the committed end; a younger group already
+ * in flight (its bytes lie after the cut) fails with it, and later groups are written as
+ * usual.
  *
  * Cursors whose consumer falls behind the memory window are moved to the log on disk, so a slow
  * consumer never holds back the producers, and read batches from there (verifying each CRC)
@@ -767,11 +769,11 @@ static void enforce_retention(struct sb_shard *s)
  * it waits in the next group, for that group's own sync too. Going beside the slow one, the
  * next group's sync runs while the older's ends, so its events wait for about the slower of
  * the two rather than for both. Only a slow group is overtaken: two small syncs at once all
- * the time brought on the stretches described at sb_shard_log_can_submit(). Measured with
- * bench_log's ack latency in alternating runs with and without this rule (a scratch build,
- * 2026-11-27; README, Performance): at 20,000 events/s the p99 was lower in 7 of 10 pairs
- * (median 300 us against 491 us; 9 of 10 pairs with a fixed 150 us instead of 3 x the
- * average); at 100,000 events/s it made no clear difference (median 283 us against 274 us).
+ * the time brought on the stretches described at sb_shard_log_can_submit(). bench_log's ack
+ * latency, ten alternating runs with and without this rule (2026-11-27; README, Performance):
+ * at 20,000 events/s a p99 of 392 us against 540 us (medians), lower in 6 of 10 pairs (7 of
+ * 10 in a scratch series before); at 100,000 events/s no clear difference (321 against 317
+ * us).
  */
 static int64_t slow_group_deadline_ns(const struct sb_shard *s)
 {
