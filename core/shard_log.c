@@ -4,8 +4,8 @@
  * Group commit: events taken from the rings are encoded at once into per-partition Kafka record
  * batches in one third of the shard's write buffer (the gathering group). As soon as the log
  * may take a group (none in flight, or one whose writes are all done and only its syncs are
- * left, for a group of a quarter of its third or more, or for any group once the one in
- * flight is slow: sb_shard_log_can_submit()), the gathering group is submitted: each batch
+ * left, for a group of a quarter of its third or more, or for any group with events once the
+ * one in flight is slow: sb_shard_log_can_submit()), the gathering group is submitted: each batch
  * gets its offsets and its place in the partition's log (sb_plog_reserve), and all of them
  * are written with io_uring, then synced under SB_DURABILITY_BATCH, while the next third
  * gathers the next group. Groups complete in order. When a group completes, its events are
@@ -821,6 +821,12 @@ int64_t sb_shard_log_io_timeout_ns(const struct sb_shard *s)
 {
     if (s->in_flight != 1 || s->groups[s->acc].encoded >= s->groups[s->acc].cap / 4)
         return -1; /* the rule does not hold this group back, or two are in flight */
+    /* Only the deadline would keep the group back: else the shard would wake at it for nothing
+     * and, past it, not sleep at all until the older group's writes are done (a completion,
+     * which wakes it anyway). */
+    const unsigned older = (s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS;
+    if (s->groups[older].error || !sb_log_writer_can_submit(&s->writer))
+        return -1;
     const int64_t deadline = slow_group_deadline_ns(s);
     if (deadline < 0)
         return -1;

@@ -61,8 +61,10 @@ bool sb_shard_log_step(struct sb_shard *s);
 bool sb_shard_log_can_submit(const struct sb_shard *s);
 
 /** sb_shard_log_io_timeout_ns - how long a shard with a group in flight may sleep in io_uring
- *  before the gathering group may go beside a slow one (0: now), or -1 (until a completion or
- *  a wake-up). Shard thread. */
+ *  before the gathering group may go beside a slow one (0: the moment has passed, so the
+ *  caller has work: sb_shard_log_can_submit() says yes), or -1 when nothing but a completion
+ *  or a wake-up can let it go (the rule does not apply, or the older group's writes are not
+ *  done or failed). Shard thread. */
 int64_t sb_shard_log_io_timeout_ns(const struct sb_shard *s);
 
 /** sb_shard_log_pending - a group is in flight or events are gathered. */

@@ -12,8 +12,9 @@
  * its callback reported; then runs `shardbus log verify` on the folder.
  *
  * In odd rounds the child makes every group commit in flight count as slow (the shards' test
- * hook slow_group_test_ns), so a small group goes beside it at once: the kills then often
- * find two group commits in flight. The parent checks that such groups were submitted.
+ * hook slow_group_test_ns), so a small group goes beside it as soon as the older group's
+ * writes are done: a kill can then find two group commits in flight. The parent checks that
+ * such groups were submitted.
  *
  * Usage: test_crash PATH_TO_SHARDBUS_TOOL [rounds] (default 20)
  */
@@ -99,7 +100,7 @@ static void child_main(const char *dir, uint32_t round, int report_fd)
         exit(1);
     if (round % 2 == 1)
         for (uint32_t i = 0; i < bus->shard_count; i++)
-            if (sb_shard_call(bus->shards[i], test_force_slow_groups, NULL))
+            if (sb_shard_call(bus->shards[i], test_set_slow_group_ns, &(int64_t){1}))
                 exit(1);
     struct ack_report report = {0, -1, 0};
     struct sb_producer_config pc;

@@ -15,9 +15,12 @@
  * Three rounds, the fault armed after 2, 10 and 40 syncs; each publishes 1000-byte events as
  * fast as it can (so that groups are large enough to go beside the one in flight) until the
  * fault fired, then 2,000 more. Two more rounds (after 2 and 10 syncs) make every group in
- * flight count as slow (the shard's test hook slow_group_test_ns) and publish one event every
- * 20 us or so: small groups, which go beside the one in flight because it is slow
- * (sb_shard_log_can_submit()); the shard must count such groups.
+ * flight count as slow (the shard's test hook slow_group_test_ns) and publish one event after
+ * each sleep of 20 us (longer with the timer's slack): small groups, which go beside the one
+ * in flight because it is slow (sb_shard_log_can_submit()); the shard must count such groups.
+ * A last run, with no fault, counts no group commit as slow for a minute and publishes the
+ * same paced events: no small group may go beside the one in flight, and every event is
+ * acknowledged at its offset.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -119,7 +122,7 @@ static void round_with_fault_after(uint64_t after, bool slow_rule)
     struct sb_shard *shard = bus->shards[0];
     CHECK_EQ(sb_shard_call(shard, arm_fault, &after), 0);
     if (slow_rule)
-        CHECK_EQ(sb_shard_call(shard, test_force_slow_groups, NULL), 0);
+        CHECK_EQ(sb_shard_call(shard, test_set_slow_group_ns, &(int64_t){1}), 0);
 
     struct sb_producer_config pc;
     sb_producer_config_init(&pc);
@@ -195,6 +198,38 @@ static void round_with_fault_after(uint64_t after, bool slow_rule)
            (unsigned long long)first_failed, (unsigned long long)last_failed, beside_slow);
 }
 
+/* No group commit counts as slow (see the top): small groups wait for the one in flight. */
+static void run_without_slow_groups(void)
+{
+    memset(test_outcomes, 0, sizeof(test_outcomes));
+    char dir[64];
+    test_make_dir(dir, "/tmp/sb-faults-XXXXXX");
+    struct sb_bus *bus = open_bus(dir);
+    CHECK_EQ(sb_topic_create(bus, "ledger", 1), 0);
+    struct sb_shard *shard = bus->shards[0];
+    CHECK_EQ(sb_shard_call(shard, test_set_slow_group_ns, &(int64_t){60000000000}), 0);
+    struct sb_producer_config pc;
+    sb_producer_config_init(&pc);
+    pc.ack_fn = test_record_ack;
+    struct sb_producer *p;
+    CHECK_EQ(sb_producer_open_with(bus, &pc, &p), 0);
+    for (uint64_t seq = 0; seq < CHUNK; seq++)
+        publish(p, seq, true);
+    CHECK_EQ(sb_producer_flush(p, 60000), 0);
+    for (uint64_t seq = 0; seq < CHUNK; seq++) {
+        CHECK_EQ(test_outcomes[seq].calls, 1);
+        CHECK_EQ(test_outcomes[seq].error, 0);
+        CHECK_EQ(test_outcomes[seq].offset, (int64_t)seq);
+    }
+    CHECK_EQ(sb_shard_call(shard, test_groups_beside_slow, NULL), 0);
+    sb_producer_close(p);
+    CHECK_EQ(sb_bus_close(bus), 0);
+    test_remove_dir(dir);
+    printf("test_log_faults: no group commit slow: %d paced events acknowledged in order, no "
+           "small group beside the one in flight\n",
+           CHUNK);
+}
+
 int main(void)
 {
     round_with_fault_after(2, false);
@@ -202,5 +237,6 @@ int main(void)
     round_with_fault_after(40, false);
     round_with_fault_after(2, true);
     round_with_fault_after(10, true);
+    run_without_slow_groups();
     return 0;
 }
