@@ -771,7 +771,7 @@ static void enforce_retention(struct sb_shard *s)
  * the two rather than for both. Only a slow group is overtaken: two small syncs at once all
  * the time brought on the stretches described at sb_shard_log_can_submit(). bench_log's ack
  * latency, ten alternating runs with and without this rule (2026-11-27; README, Performance):
- * at 20,000 events/s a p99 of 392 us against 540 us (medians), lower in 6 of 10 pairs (7 of
+ * at 20,000 events/s a p99 of 393 us against 540 us (medians), lower in 6 of 10 pairs (7 of
  * 10 in a scratch series before); at 100,000 events/s no clear difference (321 against 317
  * us).
  */
