@@ -793,6 +793,10 @@ bool sb_shard_log_can_submit(const struct sb_shard *s)
      * bytes and fail with it; placed after the cut, it can succeed. */
     if (s->in_flight && s->groups[(s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS].error)
         return false;
+    /* At most two in flight, the older one's writes done (log_writer.h). Checked before the
+     * rule below, which may read the clock. */
+    if (s->in_flight >= SB_SHARD_LOG_GROUPS - 1 || !sb_log_writer_can_submit(&s->writer))
+        return false;
     /* With a group in flight the next one goes beside it only once it holds a quarter of its
      * part of the buffer in encoded batches (encoded, not used, which also counts the room
      * reserved for open batches: with many partitions a few events would fill a quarter): a
@@ -814,7 +818,7 @@ bool sb_shard_log_can_submit(const struct sb_shard *s)
         if (deadline < 0 || monotonic_ns() < deadline)
             return false;
     }
-    return s->in_flight < SB_SHARD_LOG_GROUPS - 1 && sb_log_writer_can_submit(&s->writer);
+    return true;
 }
 
 int64_t sb_shard_log_io_timeout_ns(const struct sb_shard *s)
