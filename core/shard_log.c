@@ -365,6 +365,29 @@ static int64_t monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The group submitted last (the youngest in flight, when any is). */
+static const struct sb_group *last_submitted(const struct sb_shard *s)
+{
+    return &s->groups[(s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS];
+}
+
+/* The writer may take the gathering group: not after a group that failed before its I/O
+ * (the next one would be placed after its bytes and fail with it; placed after the cut, it
+ * can succeed), at most two in flight, the older one's writes done (log_writer.h). */
+static bool writer_may_take(const struct sb_shard *s)
+{
+    if (s->in_flight && last_submitted(s)->error)
+        return false;
+    return s->in_flight < SB_SHARD_LOG_GROUPS - 1 && sb_log_writer_can_submit(&s->writer);
+}
+
+/* One group in flight and the gathering one below a quarter of its part of the buffer in
+ * encoded batches: it goes beside the older one only once that one is slow. */
+static bool small_beside_one(const struct sb_shard *s)
+{
+    return s->in_flight == 1 && s->groups[s->acc].encoded < s->groups[s->acc].cap / 4;
+}
+
 /* Submit the gathering group when the log may take it (-EBUSY, nothing done, otherwise). */
 static int group_submit(struct sb_shard *s)
 {
@@ -374,7 +397,7 @@ static int group_submit(struct sb_shard *s)
         return -EBUSY; /* the writer would refuse it after the reservations below */
     /* Allowed beside the group in flight though small: that one is slow (see
      * sb_shard_log_can_submit()). */
-    const bool beside_slow = s->in_flight == 1 && g->encoded < g->cap / 4;
+    const bool beside_slow = small_beside_one(s);
     for (uint32_t i = 0; i < s->open_count; i++)
         if (s->open_parts[i]->batch_open && batch_seal(s, s->open_parts[i]))
             return -ENOMEM;
@@ -783,19 +806,13 @@ static int64_t slow_group_deadline_ns(const struct sb_shard *s)
                                                    : SB_SLOW_GROUP_FACTOR * s->group_latency_avg_ns;
     if (slow <= 0)
         return -1;
-    const unsigned older = (s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS;
-    return s->groups[older].submitted_ns + slow;
+    return last_submitted(s)->submitted_ns + slow;
 }
 
 bool sb_shard_log_can_submit(const struct sb_shard *s)
 {
-    /* Not after a group that failed before its I/O: the next one would be placed after its
-     * bytes and fail with it; placed after the cut, it can succeed. */
-    if (s->in_flight && s->groups[(s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS].error)
-        return false;
-    /* At most two in flight, the older one's writes done (log_writer.h). Checked before the
-     * rule below, which may read the clock. */
-    if (s->in_flight >= SB_SHARD_LOG_GROUPS - 1 || !sb_log_writer_can_submit(&s->writer))
+    /* First: the rule below may read the clock. */
+    if (!writer_may_take(s))
         return false;
     /* With a group in flight the next one goes beside it only once it holds a quarter of its
      * part of the buffer in encoded batches (encoded, not used, which also counts the room
@@ -813,7 +830,7 @@ bool sb_shard_log_can_submit(const struct sb_shard *s)
      * and a quarter fewer writes to the disk. Such stretches still come, more rarely (3 of 31
      * later runs: README, Performance). Why two small syncs at once bring them on more often
      * is not known. */
-    if (s->in_flight == 1 && s->groups[s->acc].encoded < s->groups[s->acc].cap / 4) {
+    if (small_beside_one(s)) {
         const int64_t deadline = slow_group_deadline_ns(s);
         if (deadline < 0 || monotonic_ns() < deadline)
             return false;
@@ -823,13 +840,10 @@ bool sb_shard_log_can_submit(const struct sb_shard *s)
 
 int64_t sb_shard_log_io_timeout_ns(const struct sb_shard *s)
 {
-    if (s->in_flight != 1 || s->groups[s->acc].encoded >= s->groups[s->acc].cap / 4)
-        return -1; /* the rule does not hold this group back, or two are in flight */
-    /* Only the deadline would keep the group back: else the shard would wake at it for nothing
-     * and, past it, not sleep at all until the older group's writes are done (a completion,
-     * which wakes it anyway). */
-    const unsigned older = (s->acc + SB_SHARD_LOG_GROUPS - 1) % SB_SHARD_LOG_GROUPS;
-    if (s->groups[older].error || !sb_log_writer_can_submit(&s->writer))
+    /* Only when the deadline alone keeps the group back: else the shard would wake at it for
+     * nothing and, past it, not sleep at all until the older group's writes are done (a
+     * completion, which wakes it anyway). */
+    if (!small_beside_one(s) || !writer_may_take(s))
         return -1;
     const int64_t deadline = slow_group_deadline_ns(s);
     if (deadline < 0)

@@ -2,7 +2,8 @@
  * test_ack_outcomes.h - what the tests of failing log writes share (test_enospc,
  * test_log_faults): 1000-byte events on partition 0 of topic "ledger", each value derived
  * from its sequence number; a record of what each event's ack callback said (the callback's
- * opaque is the sequence number + 1); and the check that a reopened log holds exactly the
+ * opaque is the sequence number + 1) and a producer that keeps it; the check of a producer's
+ * stats; and the check that a reopened log holds exactly the
  * acknowledged events, in order, byte for byte, each at the offset its callback reported.
  * Include after <shardbus.h>, "check.h" and <string.h>.
  */
@@ -40,6 +41,29 @@ static void test_record_ack(void *ctx, const struct sb_ack *ack)
     CHECK(!strcmp(ack->topic, "ledger") && ack->partition == 0);
     CHECK_EQ(test_outcomes[seq].calls, 0);
     test_outcomes[seq] = (struct test_outcome){1, ack->error, ack->offset};
+}
+
+/** A producer on @bus whose ack callback is test_record_ack(). */
+static inline struct sb_producer *test_open_recording_producer(struct sb_bus *bus)
+{
+    struct sb_producer_config pc;
+    sb_producer_config_init(&pc);
+    pc.ack_fn = test_record_ack;
+    struct sb_producer *p;
+    CHECK_EQ(sb_producer_open_with(bus, &pc, &p), 0);
+    return p;
+}
+
+/** Check @p's stats: @published events, @acknowledged, @failed, and the last error. */
+static inline void test_check_producer_stats(struct sb_producer *p, uint64_t published,
+                                             uint64_t acknowledged, uint64_t failed, int last_error)
+{
+    struct sb_producer_stats st;
+    sb_producer_get_stats(p, &st);
+    CHECK_EQ(st.published, published);
+    CHECK_EQ(st.acknowledged, acknowledged);
+    CHECK_EQ(st.failed, failed);
+    CHECK_EQ(st.last_error, last_error);
 }
 
 /**

@@ -76,11 +76,7 @@ static bool run(uint64_t burst)
     /* Leave about 1 MiB free. */
     CHECK_EQ(fill_file(filler, 2 * 1024 * 1024 - 64 * 1024), 0);
 
-    struct sb_producer_config pc;
-    sb_producer_config_init(&pc);
-    pc.ack_fn = test_record_ack;
-    struct sb_producer *p;
-    CHECK_EQ(sb_producer_open_with(bus, &pc, &p), 0);
+    struct sb_producer *p = test_open_recording_producer(bus);
     static unsigned char acked[MAX_EVENTS];
     memset(acked, 0, sizeof(acked));
     unsigned char v[TEST_EVENT_BYTES];
@@ -122,12 +118,7 @@ static bool run(uint64_t burst)
     }
     CHECK(freed);
     CHECK(n_failed >= 20);
-    struct sb_producer_stats st;
-    sb_producer_get_stats(p, &st);
-    CHECK_EQ(st.published, seq);
-    CHECK_EQ(st.acknowledged, n_acked);
-    CHECK_EQ(st.failed, n_failed);
-    CHECK_EQ(st.last_error, -ENOSPC);
+    test_check_producer_stats(p, seq, n_acked, n_failed, -ENOSPC);
     /* The last 300 after freeing space were all written. */
     for (uint64_t i = seq - 300; i < seq; i++)
         CHECK_EQ(acked[i], 1);

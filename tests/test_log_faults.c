@@ -124,11 +124,7 @@ static void round_with_fault_after(uint64_t after, bool slow_rule)
     if (slow_rule)
         CHECK_EQ(sb_shard_call(shard, test_set_slow_group_ns, &(int64_t){1}), 0);
 
-    struct sb_producer_config pc;
-    sb_producer_config_init(&pc);
-    pc.ack_fn = test_record_ack;
-    struct sb_producer *p;
-    CHECK_EQ(sb_producer_open_with(bus, &pc, &p), 0);
+    struct sb_producer *p = test_open_recording_producer(bus);
     uint64_t seq = 0;
     while (sb_shard_call(shard, fault_pending, NULL)) {
         CHECK(seq + 2 * CHUNK <= TEST_MAX_EVENTS); /* it fires once two groups are in flight */
@@ -165,12 +161,7 @@ static void round_with_fault_after(uint64_t after, bool slow_rule)
     CHECK(n_failed >= 2); /* two groups, an event at least each */
     CHECK_EQ(last_failed - first_failed + 1, n_failed);
     CHECK(last_failed < seq - CHUNK);
-    struct sb_producer_stats st;
-    sb_producer_get_stats(p, &st);
-    CHECK_EQ(st.published, seq);
-    CHECK_EQ(st.acknowledged, n_acked);
-    CHECK_EQ(st.failed, n_failed);
-    CHECK_EQ(st.last_error, -EIO);
+    test_check_producer_stats(p, seq, n_acked, n_failed, -EIO);
     sb_producer_close(p);
     CHECK_EQ(sb_bus_close(bus), 0);
     /* The failure was reported, naming the partition and the error. */
@@ -208,11 +199,7 @@ static void run_without_slow_groups(void)
     CHECK_EQ(sb_topic_create(bus, "ledger", 1), 0);
     struct sb_shard *shard = bus->shards[0];
     CHECK_EQ(sb_shard_call(shard, test_set_slow_group_ns, &(int64_t){60000000000}), 0);
-    struct sb_producer_config pc;
-    sb_producer_config_init(&pc);
-    pc.ack_fn = test_record_ack;
-    struct sb_producer *p;
-    CHECK_EQ(sb_producer_open_with(bus, &pc, &p), 0);
+    struct sb_producer *p = test_open_recording_producer(bus);
     for (uint64_t seq = 0; seq < CHUNK; seq++)
         publish(p, seq, true);
     CHECK_EQ(sb_producer_flush(p, 60000), 0);
